@@ -1,7 +1,8 @@
-"""``python -m hyso.core.train`` runs the ``hyso`` command line."""
+"""``python -m hyso.core.train`` runs the ``hyso`` command line (also under torchrun)."""
 
 import sys
 
 from hyso.core.train.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""``hyso plot RUN_DIR``: a PNG of train/validation loss and learning rate over steps,
+drawn from the run's metrics.csv."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hyso.core.train.commands._common import (
+    CliError,
+    read_metrics,
+    require_matplotlib,
+    require_run_dir,
+)
+
+__all__ = ["plot_metrics", "register", "run"]
+
+_STEP_KEYS = ("step", "global_step")
+_TRAIN_KEYS = ("train_loss", "loss")
+_VAL_KEYS = ("val_loss",)
+_LR_KEYS = ("lr", "learning_rate")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="save a PNG of loss and learning rate",
+        description="Save a PNG of train/validation loss and learning rate from RUN_DIR's "
+        'metrics.csv (needs matplotlib: pip install "hyso-train[full]").',
+    )
+    p.add_argument("run_dir", help="the run folder")
+    p.add_argument("-o", "--output", help="PNG path (default: RUN_DIR/artifacts/loss.png)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_dir = require_run_dir(args.run_dir)
+    output = Path(args.output) if args.output else run_dir / "artifacts" / "loss.png"
+    if output.suffix.lower() != ".png":
+        raise CliError(f"--output {output} must end in .png")
+    path = plot_metrics(run_dir / "metrics.csv", output, title=run_dir.name)
+    print(f"saved {path}")
+    return 0
+
+
+def _series(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for i, row in enumerate(rows):
+        value = next((row[k] for k in keys if isinstance(row.get(k), float)), None)
+        if value is None:
+            continue
+        step = next((row[k] for k in _STEP_KEYS if isinstance(row.get(k), float)), float(i))
+        xs.append(step)
+        ys.append(value)
+    return xs, ys
+
+
+def plot_metrics(metrics_path: Path, output: Path, title: str = "") -> Path:
+    """Draw loss (train, validation) and learning rate against step; write ``output``."""
+    if not metrics_path.is_file():
+        raise CliError(f"{metrics_path} does not exist: the run has logged no metrics yet")
+    rows = read_metrics(metrics_path)
+    train = _series(rows, _TRAIN_KEYS)
+    val = _series(rows, _VAL_KEYS)
+    lr = _series(rows, _LR_KEYS)
+    if not train[0] and not val[0]:
+        raise CliError(f"{metrics_path} has no train_loss/loss or val_loss values to plot")
+    plt = require_matplotlib()
+    fig, (ax_loss, ax_lr) = plt.subplots(
+        2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    try:
+        if train[0]:
+            ax_loss.plot(*train, label="train loss", linewidth=1.0, alpha=0.8)
+        if val[0]:
+            ax_loss.plot(*val, label="validation loss", marker="o", markersize=3)
+        ax_loss.set_ylabel("loss (nats/token)")
+        ax_loss.grid(True, alpha=0.3)
+        ax_loss.legend()
+        if title:
+            ax_loss.set_title(title)
+        if lr[0]:
+            ax_lr.plot(*lr, color="tab:green", linewidth=1.0)
+        ax_lr.set_ylabel("learning rate")
+        ax_lr.set_xlabel("step")
+        ax_lr.grid(True, alpha=0.3)
+        fig.tight_layout()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fig.savefig(fh, format="png", dpi=110)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, output)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        plt.close(fig)
+    return output

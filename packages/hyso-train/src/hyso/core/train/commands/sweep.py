@@ -1,0 +1,78 @@
+"""``hyso sweep CONFIG [key=value ...]``: train each point of the config's ``sweep:``
+section in turn (one run folder each) and print a comparison table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hyso.core.train.commands._common import CliError, format_float
+from hyso.core.train.commands.runs import format_table
+from hyso.core.train.commands.train import TrainOutcome, load_cli_config, train_from_config
+
+__all__ = ["register", "run", "sweep_points"]
+
+HEADERS = ("point", "settings", "best val loss", "val bpb", "steps", "time", "run folder")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="train every point of a config's sweep and compare them",
+        description="Expand CONFIG's sweep: section, train each point sequentially (each in "
+        "its own run folder) and print a comparison table. Overrides apply to every point.",
+        epilog="example: hyso sweep configs/lr_sweep.yaml training.max_steps=20",
+    )
+    p.add_argument("config", help="a config with a sweep: section")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="overrides for every point")
+    p.add_argument("--runs-root", default=None, help="folder for run folders (default: runs)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=run)
+
+
+def sweep_points(cfg: Any) -> list[tuple[dict[str, Any], Any]]:
+    """``(settings, config)`` for each point of ``cfg``'s sweep."""
+    from hyso.core.config import expand_sweep
+
+    points = list(expand_sweep(cfg))
+    if not points:
+        raise CliError("the config's sweep: section expands to no point")
+    out = []
+    for point in points:
+        if isinstance(point, tuple) and len(point) == 2:
+            out.append((dict(point[0]), point[1]))
+        else:
+            out.append(({}, point))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_cli_config(args.config, args.overrides)
+    if "sweep" not in (cfg.to_dict() if hasattr(cfg, "to_dict") else cfg):
+        raise CliError(f"{args.config} has no sweep: section (use hyso train for one run)")
+    points = sweep_points(cfg)
+    rows = []
+    for i, (settings, point_cfg) in enumerate(points, 1):
+        label = " ".join(f"{k}={v}" for k, v in settings.items()) or "-"
+        print(f"[{i}/{len(points)}] {label}", file=sys.stderr, flush=True)
+        if args.no_progress:
+            from hyso.core.config import merge_config
+
+            point_cfg = merge_config(point_cfg, {"training": {"progress_bar": False}})
+        outcome = train_from_config(point_cfg, runs_root=args.runs_root, sample_tokens=0)
+        rows.append(_row(i, label, outcome))
+    print(format_table(HEADERS, rows))
+    return 0
+
+
+def _row(i: int, label: str, o: TrainOutcome) -> tuple[str, ...]:
+    return (
+        str(i),
+        label,
+        format_float(o.best_val_loss),
+        format_float(o.val_bpb, 3),
+        str(o.steps),
+        f"{o.train_seconds:.1f}s",
+        str(o.run_dir),
+    )
