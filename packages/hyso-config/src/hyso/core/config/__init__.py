@@ -1,5 +1,72 @@
-"""Config files for training runs: YAML/JSON loading, safe overrides, merge, sweeps."""
+"""Config files for training runs: YAML/JSON loading, safe overrides, merge, sweeps.
+
+``import hyso.core.config`` loads only ``Config`` and ``ConfigError``; the other
+names are imported on first use (PEP 562), and PyYAML only when a file is read
+or written.
+"""
+
+from .config import Config, get_overrides, get_source
+from .errors import ConfigError
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "__version__",
+    "apply_overrides",
+    "expand_sweep",
+    "format_override",
+    "get_overrides",
+    "get_source",
+    "load_config",
+    "load_config_with_overrides",
+    "load_run_overrides",
+    "merge_config",
+    "parse_overrides",
+    "parse_value",
+    "resolve_interpolations",
+    "save_config",
+    "save_run_config",
+    "sweep_label",
+]
+
+_LAZY = {
+    "apply_overrides": "overrides",
+    "expand_sweep": "sweep",
+    "format_override": "overrides",
+    "load_config": "loader",
+    "load_config_with_overrides": "loader",
+    "load_run_overrides": "io",
+    "merge_config": "merge",
+    "parse_overrides": "overrides",
+    "parse_value": "overrides",
+    "resolve_interpolations": "interpolation",
+    "save_config": "io",
+    "save_run_config": "io",
+    "sweep_label": "sweep",
+}
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .interpolation import resolve_interpolations
+    from .io import load_run_overrides, save_config, save_run_config
+    from .loader import load_config, load_config_with_overrides
+    from .merge import merge_config
+    from .overrides import apply_overrides, format_override, parse_overrides, parse_value
+    from .sweep import expand_sweep, sweep_label
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyso.core.config' has no attribute '{name}'")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,46 @@
+"""The one exception type of hyso-config, and the did-you-mean helper its messages use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["ConfigError", "suggest"]
+
+
+class ConfigError(ValueError):
+    """Any problem with a config file, an override or a config value.
+
+    The message names the file, key or override at fault and says what to write
+    instead. ``path``, ``line`` and ``column`` (1-based) are set where known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.column = column
+
+
+def suggest(key: str, candidates: Iterable[str], limit: int = 3) -> str:
+    """Return ``"; did you mean 'a' or 'b'?"`` for the candidates closest to ``key``, or ``""``."""
+    import difflib
+
+    pool = sorted(set(candidates))
+    close = difflib.get_close_matches(key, pool, n=limit, cutoff=0.6)
+    # A key given without its section (``lr`` for ``training.lr``) matches on its last part.
+    last = key.rsplit(".", 1)[-1]
+    for cand in pool:
+        if cand not in close and cand.rsplit(".", 1)[-1] == last and len(close) < limit:
+            close.append(cand)
+    if not close:
+        return ""
+    quoted = [f"'{c}'" for c in close]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f"; did you mean {listed}?"

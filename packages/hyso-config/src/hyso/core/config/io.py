@@ -1,0 +1,157 @@
+"""Writing configs: atomic YAML/JSON saves, and the config + overrides record of a run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import Config, get_overrides, get_source, to_plain
+from .errors import ConfigError
+from .interpolation import escape_tree
+from .loader import FORMAT_KEY, FORMAT_VERSION, SUFFIXES
+
+__all__ = [
+    "OVERRIDES_FILE",
+    "atomic_write_text",
+    "load_run_overrides",
+    "save_config",
+    "save_run_config",
+]
+
+OVERRIDES_FILE = "overrides.yaml"
+
+
+def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``cfg`` to ``path`` as YAML or JSON (by suffix), atomically.
+
+    ``cfg`` may be a ``Config``, any mapping or an object with ``to_dict()``.
+    ``load_config(path)`` gives back an equal config. Returns the path written.
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ConfigError(f"{file}: unsupported suffix '{file.suffix}'; use .yaml, .yml or .json")
+    data = _plain_config(cfg)
+    if FORMAT_KEY in data:
+        raise ConfigError(f"{file}: '{FORMAT_KEY}' is reserved for the file format; rename it")
+    body = {FORMAT_KEY: FORMAT_VERSION, **escape_tree(data)}
+    if suffix == ".json":
+        import json
+
+        text = json.dumps(body, indent=2, ensure_ascii=False, allow_nan=True) + "\n"
+    else:
+        from ._yaml import dump_yaml
+
+        text = dump_yaml(body)
+    atomic_write_text(file, text)
+    return file
+
+
+def save_run_config(
+    cfg: Any,
+    path: str | os.PathLike[str],
+    overrides: Iterable[str] | None = None,
+    source: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """Save the resolved config to ``path`` and, beside it, ``overrides.yaml``.
+
+    ``overrides.yaml`` records ``format_version``, the source config file and the
+    override strings, so ``load_config_with_overrides(source, overrides)``
+    rebuilds the run's config. Without ``overrides``/``source``, those remembered
+    by ``load_config_with_overrides`` on ``cfg`` are used. Returns both paths.
+    """
+    file = Path(path)
+    record_path = file.with_name(OVERRIDES_FILE)
+    if file.name == OVERRIDES_FILE:
+        raise ConfigError(f"{file}: '{OVERRIDES_FILE}' is the name of the overrides record")
+    if overrides is None:
+        overrides = get_overrides(cfg)
+    if isinstance(overrides, (str, bytes)):
+        raise ConfigError("save_run_config: overrides must be a list of strings, not one string")
+    texts = list(overrides)
+    bad = [t for t in texts if not isinstance(t, str)]
+    if bad:
+        raise ConfigError(f"save_run_config: overrides must be strings, got {bad[0]!r}")
+    src = os.fspath(source) if source is not None else get_source(cfg)
+    record = {"format_version": FORMAT_VERSION, "source": src, "overrides": texts}
+    from ._yaml import dump_yaml
+
+    save_config(cfg, file)
+    atomic_write_text(record_path, dump_yaml(record))
+    return [file, record_path]
+
+
+def load_run_overrides(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``overrides.yaml`` (or the one in folder ``path``) as a dict."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / OVERRIDES_FILE
+    from .loader import parse_text
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read overrides record {file}: {exc.strerror}") from None
+    record = parse_text(text, file)
+    version = record.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+        raise ConfigError(
+            f"{file}: format_version is {version!r}; this hyso-config reads format "
+            f"{FORMAT_VERSION} or older"
+        )
+    texts = record.get("overrides")
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ConfigError(f"{file}: 'overrides' must be a list of strings, got {texts!r}")
+    source = record.get("source")
+    if source is not None and not isinstance(source, str):
+        raise ConfigError(f"{file}: 'source' must be a path string or null, got {source!r}")
+    return {"format_version": version, "source": source, "overrides": texts}
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder, fsync and ``os.replace``."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform (Windows); the data itself is synced
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _plain_config(cfg: Any) -> dict[str, Any]:
+    if isinstance(cfg, Mapping):
+        data = to_plain(cfg)
+    elif callable(getattr(cfg, "to_dict", None)):
+        data = to_plain(cfg.to_dict())
+    else:
+        raise ConfigError(
+            f"cannot save a {type(cfg).__name__}: pass a Config, a mapping or an object "
+            "with to_dict()"
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(f"to_dict() returned a {type(data).__name__}, not a mapping")
+    Config(data)  # validates keys and value types with a clear error
+    return data
