@@ -1,0 +1,657 @@
+"""The Trainer: model, data, optimizer, scheduler, storage and config in one loop.
+
+The step loop does only what a hand-written loop does plus a few integer checks: losses
+stay tensors until a logging, evaluation or save step, where one sync folds them into
+sums (and checks them for NaN/inf); callbacks are called only for the hooks they override.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from hyso.core.train.callbacks import Callback, CallbackList
+from hyso.core.train.checkpointing import CheckpointCallback
+from hyso.core.train.distributed import DistContext, init_distributed
+from hyso.core.train.epoch_order import iterate_from, loader_length, prepare_epoch
+from hyso.core.train.errors import NonFiniteLossError, TrainingConfigError
+from hyso.core.train.loss import (
+    IGNORE_INDEX,
+    LossFn,
+    count_tokens,
+    default_loss,
+    forward_for_loss,
+    move_to_device,
+    token_cross_entropy,
+)
+from hyso.core.train.metrics import CSVMetricsLogger
+from hyso.core.train.precision import autocast_factory
+from hyso.core.train.progress import ProgressBar
+from hyso.core.train.run_record import finish_run, start_run
+from hyso.core.train.settings import TrainingSettings, resolve_settings
+
+__all__ = ["RESUME_FORMAT_VERSION", "Trainer"]
+
+RESUME_FORMAT_VERSION = 1
+_NO_METRICS: Mapping[str, Any] = types.MappingProxyType({})
+
+
+class Trainer:
+    """Train ``model`` with ``optimizer`` (and ``scheduler``), hooks and exact resume.
+
+    Training settings come from ``config.training`` and keyword overrides (see
+    :class:`~hyso.core.train.settings.TrainingSettings`). With ``run_paths`` the run
+    folder receives the resolved config, the manifest, the log, ``metrics.csv`` and
+    checkpoints. ``loss_fn(model, batch)`` replaces the default cross-entropy; it may
+    return the loss or ``(loss, num_tokens)``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any = None,
+        tokenizer: Any = None,
+        config: Any = None,
+        run_paths: Any = None,
+        checkpoint_manager: Any = None,
+        logger: logging.Logger | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        loss_fn: LossFn | None = None,
+        **training_overrides: Any,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+            )
+        self.settings: TrainingSettings = resolve_settings(config, **training_overrides)
+        s = self.settings
+        if s.strategy == "fsdp":
+            raise TrainingConfigError("training.strategy='fsdp' is not supported yet; use 'ddp'")
+        self.dist: DistContext = init_distributed(s.device, s.dist_timeout_s)
+        self.config = config
+        self.tokenizer = tokenizer
+        self.run_paths = run_paths
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.loss_fn = loss_fn
+        self.device = self.dist.device(s.device) or _model_device(model)
+        self.model = model.to(self.device)
+        self._train_model: nn.Module = self._wrap(self.model)
+        self.logger = logger or self._default_logger()
+        if checkpoint_manager is None and run_paths is not None:
+            checkpoint_manager = _default_checkpoint_manager(run_paths)
+        self.checkpoint_manager = checkpoint_manager
+        self.callbacks = CallbackList(self._assemble_callbacks(callbacks or ()))
+        self._autocast = autocast_factory(s.precision, self.device)
+        self._params = [p for p in self.model.parameters() if p.requires_grad]
+        self.seed = s.seed if s.seed is not None else torch.initial_seed() & ((1 << 63) - 1)
+
+        self.global_step = 0
+        self.epoch = 0
+        self.batch_index = 0
+        self.batches_in_epoch: int | None = None
+        self.history: list[dict[str, Any]] = []
+        self.best_val_loss: float | None = None
+        self.last_val_metrics: dict[str, Any] | None = None
+        self.should_stop = False
+        self.status = "created"
+        self.skipped_steps = 0
+        self._val_loader: Iterable[Any] | None = None
+        self._resume_batch = 0
+        self._epoch_complete = False
+        self._elapsed_before = 0.0
+        self._t_start = time.perf_counter()
+        self._reset_window()
+        self._reset_epoch_sums()
+
+    # -- public API -----------------------------------------------------------------
+    @property
+    def is_rank_zero(self) -> bool:
+        return self.dist.is_rank_zero
+
+    def fit(
+        self,
+        train_loader: Iterable[Any],
+        val_loader: Iterable[Any] | None = None,
+        epochs: int | None = None,
+        resume: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Train for ``epochs`` (default: ``training.epochs``, else 1); returns the history.
+
+        ``resume``: ``"latest"`` (start fresh when there is no checkpoint yet),
+        ``"best"``, or a checkpoint path.
+        """
+        epochs = epochs if epochs is not None else (self.settings.epochs or 1)
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise TrainingConfigError(f"fit(epochs=...) must be an integer >= 1, got {epochs!r}")
+        self._epochs = epochs
+        self._train_loader = train_loader
+        self._val_loader = val_loader
+        self.status = "running"
+        self.should_stop = False
+        self._t_start = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            if resume is not None:
+                self._restore(resume)
+            if self.is_rank_zero and self.run_paths is not None:
+                start_run(
+                    self.run_paths,
+                    self.config,
+                    _settings_dict(self.settings),
+                    self._trainer_info(),
+                    self.logger,
+                )
+            self.logger.info(
+                f"training {self._trainer_info()['parameters']:,} parameters for {epochs} "
+                f"epoch(s) from step {self.global_step} on {self.device}"
+                + (f", {self.dist.world_size} processes" if self.dist.is_distributed else "")
+            )
+            self.callbacks.on_train_start(self)
+            self._run_epochs(train_loader, val_loader, epochs)
+            self.status = "finished"
+        except BaseException as exc:
+            self.status = "failed"
+            error = exc
+            self.logger.error(f"training failed at step {self.global_step}: {exc!r}")
+            raise
+        finally:
+            self._finish(error)
+        return self.history
+
+    def train_epoch(self, loader: Iterable[Any]) -> dict[str, Any]:
+        """Train one epoch (continuing a resumed one); returns its training metrics."""
+        s = self.settings
+        model = self._train_model
+        model.train()
+        n_batches = loader_length(loader)
+        skip, self._resume_batch = self._resume_batch, 0
+        if skip == 0:
+            self._reset_epoch_sums()
+        self._epoch_complete = False
+        self.batches_in_epoch = n_batches
+        self.batch_index = skip
+        prepare_epoch(loader, self.seed, self.epoch)
+        accum = s.grad_accum_steps
+        cbs = self.callbacks
+        step_start = cbs.on_step_start if cbs.has_hook("on_step_start") else None
+        autocast = self._autocast
+        loss_fn = self.loss_fn or default_loss
+        device = self.device
+        move = device.type != "cpu"
+        no_sync = getattr(model, "no_sync", None)
+        pending = self._pending
+        group = accum
+        stepped = True
+        first_step = self.global_step
+        t0 = time.perf_counter()
+        for batch in iterate_from(loader, skip):
+            b = self.batch_index
+            micro = b % accum
+            if micro == 0:
+                if step_start is not None:
+                    step_start(self)
+                if n_batches is not None:
+                    group = min(accum, n_batches - b)
+            if move:
+                batch = move_to_device(batch, device, non_blocking=True)
+            with autocast():
+                loss = loss_fn(model, batch)
+            if not isinstance(loss, torch.Tensor):
+                loss = loss[0]
+            scaled = loss / group if group > 1 else loss
+            if no_sync is not None and micro < group - 1:
+                with no_sync():
+                    scaled.backward()
+            else:
+                scaled.backward()
+            pending.append(loss.detach())
+            self._tokens += count_tokens(batch)
+            self.batch_index = b + 1
+            stepped = micro == group - 1
+            if stepped:
+                self._optimizer_step(group)
+                if self.should_stop or self._max_steps_reached():
+                    break
+        if not stepped:  # a loader without len() ended inside an accumulation group
+            self._optimizer_step(self.batch_index % accum)
+        self._fold()
+        count = max(self._epoch_count, 1)
+        elapsed = time.perf_counter() - t0
+        return {
+            "train_loss": self._epoch_sum / count,
+            "train_tokens": self._epoch_tokens,
+            "tokens_per_s": self._epoch_tokens / elapsed if elapsed > 0 else 0.0,
+            "epoch_steps": self.global_step - first_step,
+            "time_s": elapsed,
+        }
+
+    @torch.no_grad()
+    def validate(self, loader: Iterable[Any]) -> dict[str, Any]:
+        """Token-weighted loss and perplexity over ``loader`` (summed over processes)."""
+        model = self.model  # unwrapped: no collectives per batch under DDP
+        was_training = model.training
+        model.eval()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        tokens = torch.zeros((), dtype=torch.float64, device=self.device)
+        move = self.device.type != "cpu"
+        t0 = time.perf_counter()
+        try:
+            for batch in loader:
+                if move:
+                    batch = move_to_device(batch, self.device, non_blocking=True)
+                with self._autocast():
+                    loss_sum, n = self._eval_loss(model, batch)
+                total += loss_sum.double()
+                tokens += n
+        finally:
+            if was_training:
+                model.train()
+        self.dist.all_reduce_sum(total)
+        self.dist.all_reduce_sum(tokens)
+        n_tokens = int(tokens.item())
+        val_loss = float(total.item()) / n_tokens if n_tokens else float("nan")
+        elapsed = time.perf_counter() - t0
+        self._window_val_time += elapsed
+        metrics = {
+            "val_loss": val_loss,
+            "val_ppl": _safe_exp(val_loss),
+            "val_tokens": n_tokens,
+            "val_tokens_per_s": n_tokens / elapsed if elapsed > 0 else 0.0,
+        }
+        if math.isfinite(val_loss) and (
+            self.best_val_loss is None or val_loss < self.best_val_loss
+        ):
+            self.best_val_loss = val_loss
+        self.last_val_metrics = metrics
+        self.logger.info(
+            f"validation at step {self.global_step} (epoch {self.epoch}): "
+            f"val_loss {val_loss:.6f} val_ppl {metrics['val_ppl']:.4f} over {n_tokens} tokens"
+        )
+        self.callbacks.on_validation_end(self, metrics)
+        return metrics
+
+    def current_lr(self) -> float:
+        """Learning rate of the first parameter group."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def elapsed_s(self) -> float:
+        """Training seconds so far, including those before a resume."""
+        return self._elapsed_before + time.perf_counter() - self._t_start
+
+    def planned_steps(self) -> int | None:
+        """Optimizer steps ``fit`` will reach, when the loader length is known."""
+        n = loader_length(getattr(self, "_train_loader", None) or ())
+        total = None
+        if n:
+            per_epoch = math.ceil(n / self.settings.grad_accum_steps)
+            total = per_epoch * getattr(self, "_epochs", 1)
+        if self.settings.max_steps is not None:
+            total = (
+                self.settings.max_steps if total is None else min(total, self.settings.max_steps)
+            )
+        return total
+
+    def save_checkpoint(self, metrics: Mapping[str, Any] | None = None) -> Any:
+        """Save a checkpoint now through the checkpoint callback."""
+        for cb in self.callbacks:
+            if isinstance(cb, CheckpointCallback):
+                return cb.save(self, metrics or {})
+        raise RuntimeError("save_checkpoint needs a checkpoint_manager (or run_paths)")
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything besides model/optimizer/scheduler/RNG that exact resume needs."""
+        self._fold()
+        return {
+            "format_version": RESUME_FORMAT_VERSION,
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "batch_index": self.batch_index,
+            "epoch_complete": self._epoch_complete,
+            "seed": self.seed,
+            "world_size": self.dist.world_size,
+            "grad_accum_steps": self.settings.grad_accum_steps,
+            "history": [dict(h) for h in self.history],
+            "best_val_loss": self.best_val_loss,
+            "skipped_steps": self.skipped_steps,
+            "elapsed_s": self.elapsed_s(),
+            "epoch_sums": [self._epoch_sum, self._epoch_count, self._epoch_tokens],
+            "window": [self._window_sum, self._window_count, self._window_tokens],
+            "callbacks": self.callbacks.state_dict(),
+        }
+
+    # -- the step ---------------------------------------------------------------------
+    def _optimizer_step(self, group: int) -> None:
+        s = self.settings
+        grad_norm = None
+        if s.max_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self._params, s.max_grad_norm)
+        if s.nan_policy == "skip" and not self._group_finite(group):
+            return
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None and s.scheduler_interval == "step":
+            self.scheduler.step()
+        self.global_step = step = self.global_step + 1
+        self._marks.append((len(self._pending), step))
+        log_due = step % s.log_every == 0
+        eval_due = (
+            s.eval_every is not None and step % s.eval_every == 0 and self._val_loader is not None
+        )
+        save_due = s.save_every is not None and step % s.save_every == 0
+        metrics: Mapping[str, Any] = _NO_METRICS
+        if log_due or eval_due or save_due:
+            self._fold()
+            if log_due:
+                metrics = self._window_metrics(grad_norm)
+            if eval_due:
+                metrics = {**metrics, **self.validate(self._val_loader)}  # type: ignore[arg-type]
+        self.callbacks.on_step_end(self, metrics)
+
+    def _group_finite(self, group: int) -> bool:
+        losses = self._pending[-group:]
+        bad = (~torch.isfinite(torch.stack(losses))).sum().double()
+        if not self.dist.all_reduce_sum(bad).item():  # every rank skips, or none does
+            return True
+        del self._pending[-group:]
+        self.optimizer.zero_grad(set_to_none=True)
+        self.skipped_steps += 1
+        self.logger.warning(
+            f"skipped a step with a non-finite loss after optimizer step {self.global_step} "
+            f"(epoch {self.epoch}); {self.skipped_steps} skipped so far"
+        )
+        return False
+
+    def _fold(self) -> None:
+        """Sync pending losses into the window and epoch sums; raise on NaN/inf."""
+        pending = self._pending
+        tokens, self._tokens = self._tokens, 0
+        self._window_tokens += tokens
+        self._epoch_tokens += tokens
+        if not pending:
+            return
+        losses = torch.stack(pending).double()
+        local = torch.stack(
+            [
+                losses.sum(),
+                torch.tensor(float(len(pending)), dtype=torch.float64, device=losses.device),
+            ]
+        )
+        total = self.dist.all_reduce_sum(local.clone()) if self.dist.is_distributed else local
+        loss_sum, count = (float(x) for x in total.tolist())
+        if not math.isfinite(loss_sum):
+            self._raise_non_finite(losses)
+        self._window_sum += loss_sum
+        self._window_count += int(count)
+        self._epoch_sum += loss_sum
+        self._epoch_count += int(count)
+        pending.clear()
+        self._marks.clear()
+
+    def _raise_non_finite(self, losses: torch.Tensor) -> None:
+        bad = (~torch.isfinite(losses)).nonzero()
+        step = self.global_step
+        value = float("nan")
+        if len(bad):
+            idx = int(bad[0])
+            value = float(losses[idx])
+            step = next((st for end, st in self._marks if end > idx), self.global_step)
+        raise NonFiniteLossError(step, self.epoch, value)
+
+    def _window_metrics(self, grad_norm: torch.Tensor | None) -> dict[str, Any]:
+        now = time.perf_counter()
+        span = now - self._window_t0 - self._window_val_time
+        tokens = self._window_tokens * self.dist.world_size
+        metrics = {
+            "loss": self._window_sum / max(self._window_count, 1),
+            "lr": self.current_lr(),
+            "tokens_per_s": tokens / span if span > 0 else 0.0,
+            "grad_norm": float(grad_norm) if grad_norm is not None else None,
+            "elapsed_s": self.elapsed_s(),
+        }
+        self.logger.debug(f"step {self.global_step}: {metrics}")
+        self._reset_window(now)
+        return metrics
+
+    def _reset_window(self, now: float | None = None) -> None:
+        self._pending: list[torch.Tensor] = getattr(self, "_pending", [])
+        self._pending.clear()
+        self._marks: list[tuple[int, int]] = []
+        self._window_sum = 0.0
+        self._window_count = 0
+        self._window_tokens = 0
+        self._tokens = 0
+        self._window_val_time = 0.0
+        self._window_t0 = time.perf_counter() if now is None else now
+
+    def _reset_epoch_sums(self) -> None:
+        self._epoch_sum = 0.0
+        self._epoch_count = 0
+        self._epoch_tokens = 0
+
+    def _eval_loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Any]:
+        if self.loss_fn is None:
+            logits, targets = forward_for_loss(model, batch)
+            loss_sum = token_cross_entropy(logits, targets, reduction="sum")
+            return loss_sum, (targets != IGNORE_INDEX).sum().double()
+        out = self.loss_fn(model, batch)
+        if isinstance(out, torch.Tensor):
+            n = count_tokens(batch) or 1
+            return out.detach() * n, n
+        loss, n = out
+        return loss.detach() * n, n
+
+    def _max_steps_reached(self) -> bool:
+        m = self.settings.max_steps
+        return m is not None and self.global_step >= m
+
+    # -- epochs -----------------------------------------------------------------------
+    def _run_epochs(self, train_loader: Any, val_loader: Any, epochs: int) -> None:
+        start = self.epoch + 1 if self._epoch_complete else self.epoch
+        for epoch in range(start, epochs):
+            if self._max_steps_reached() or self.should_stop:
+                break
+            self.epoch = epoch
+            self.callbacks.on_epoch_start(self)
+            record: dict[str, Any] = {"epoch": epoch}
+            record.update(self.train_epoch(train_loader))
+            if val_loader is not None:
+                record.update(self.validate(val_loader))
+            if self.scheduler is not None and self.settings.scheduler_interval == "epoch":
+                if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    self.scheduler.step(record.get("val_loss", record["train_loss"]))
+                else:
+                    self.scheduler.step()
+            record["lr"] = self.current_lr()
+            record["step"] = self.global_step
+            self.history.append(record)
+            self._epoch_complete = True
+            self.logger.info(
+                f"epoch {epoch} done at step {self.global_step}: "
+                + ", ".join(f"{k} {_short(v)}" for k, v in record.items() if k != "epoch")
+            )
+            self.callbacks.on_epoch_end(self, record)
+
+    # -- resume -------------------------------------------------------------------------
+    def _restore(self, resume: str) -> None:
+        mgr = self.checkpoint_manager
+        if mgr is None:
+            raise TrainingConfigError(
+                f"fit(resume={resume!r}) needs a checkpoint_manager (or run_paths)"
+            )
+        if resume == "latest":
+            ckpt = mgr.load_latest(map_location="cpu")
+            if ckpt is None:
+                self.logger.info("resume='latest': no checkpoint yet, starting from scratch")
+                return
+        elif resume == "best":
+            ckpt = mgr.load_best(map_location="cpu")
+            if ckpt is None:
+                raise FileNotFoundError(f"resume='best': no best checkpoint in {_mgr_dir(mgr)}")
+        else:
+            ckpt = _load_checkpoint_path(mgr, resume)
+        state = (ckpt.extra or {}).get("trainer")
+        if not isinstance(state, Mapping):
+            raise ValueError(
+                f"checkpoint {ckpt.path} has no trainer state in its extra; it was not written "
+                "by hyso.core.train.Trainer and cannot resume training"
+            )
+        version = state.get("format_version")
+        if version != RESUME_FORMAT_VERSION:
+            raise ValueError(
+                f"checkpoint {ckpt.path}: trainer state format_version {version!r} is not "
+                f"supported (expected {RESUME_FORMAT_VERSION})"
+            )
+        for key, now in (
+            ("grad_accum_steps", self.settings.grad_accum_steps),
+            ("world_size", self.dist.world_size),
+        ):
+            if state.get(key, now) != now and not state.get("epoch_complete"):
+                raise ValueError(
+                    f"checkpoint {ckpt.path} was saved mid-epoch with {key}={state.get(key)}; "
+                    f"resuming it with {key}={now} cannot continue the epoch exactly"
+                )
+        mgr.restore_objects(ckpt, self.model, self.optimizer, self.scheduler, restore_rng=True)
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self._epoch_complete = bool(state["epoch_complete"])
+        self._resume_batch = 0 if self._epoch_complete else int(state["batch_index"])
+        self.seed = int(state["seed"])
+        self.history = [dict(h) for h in state.get("history", [])]
+        self.best_val_loss = state.get("best_val_loss")
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self._elapsed_before = float(state.get("elapsed_s", 0.0))
+        self._epoch_sum, self._epoch_count, self._epoch_tokens = state["epoch_sums"]
+        self._reset_window()
+        self._window_sum, self._window_count, self._window_tokens = state["window"]
+        self.callbacks.load_state_dict(state.get("callbacks", {}))
+        self.logger.info(
+            f"resumed from {ckpt.path}: epoch {self.epoch}, step {self.global_step}, "
+            f"batch {self._resume_batch} of the epoch"
+        )
+
+    # -- setup and teardown ---------------------------------------------------------------
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        if not self.dist.is_distributed or self.settings.strategy not in ("auto", "ddp"):
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def _default_logger(self) -> logging.Logger:
+        if self.run_paths is not None and self.is_rank_zero:
+            from hyso.core.storage import get_logger
+
+            return get_logger("train", log_dir=self.run_paths.logs_dir)
+        return logging.getLogger("hyso.train")
+
+    def _assemble_callbacks(self, user: Sequence[Callback]) -> list[Callback]:
+        user = list(user)
+        cbs: list[Callback] = []
+        rank0 = self.is_rank_zero
+        if rank0 and self.run_paths is not None and not _has(user, CSVMetricsLogger):
+            cbs.append(CSVMetricsLogger(self.run_paths.metrics_path))
+        if rank0 and self.settings.progress_bar and not _has(user, ProgressBar):
+            cbs.append(ProgressBar())
+        cbs.extend(user)
+        if self.checkpoint_manager is not None and not _has(user, CheckpointCallback):
+            cbs.append(CheckpointCallback(self.checkpoint_manager))
+        return cbs
+
+    def _trainer_info(self) -> dict[str, Any]:
+        return {
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "device": str(self.device),
+            "world_size": self.dist.world_size,
+            "settings": _settings_dict(self.settings),
+        }
+
+    def _finish(self, error: BaseException | None) -> None:
+        try:
+            self.callbacks.on_train_end(self)
+        except Exception as exc:
+            if error is None:
+                self.status = "failed"
+                error = exc
+                raise
+            self.logger.error(f"a callback failed while ending a failed run: {exc!r}")
+        finally:
+            if self.is_rank_zero and self.run_paths is not None:
+                results = self._results()
+                if error is not None:
+                    results["error"] = f"{type(error).__name__}: {error}"
+                finish_run(self.run_paths, self.status, results)
+
+    def _results(self) -> dict[str, Any]:
+        results: dict[str, Any] = {
+            "global_step": self.global_step,
+            "epochs_completed": len(self.history),
+            "best_val_loss": self.best_val_loss,
+            "elapsed_s": self.elapsed_s(),
+            "skipped_steps": self.skipped_steps,
+        }
+        if self.history:
+            results.update({k: v for k, v in self.history[-1].items() if k != "epoch"})
+        return results
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _has(callbacks: Sequence[Callback], kind: type) -> bool:
+    return any(isinstance(cb, kind) for cb in callbacks)
+
+
+def _settings_dict(settings: TrainingSettings) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(settings)
+
+
+def _safe_exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _short(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _mgr_dir(mgr: Any) -> Any:
+    return getattr(getattr(mgr, "config", None), "directory", "the checkpoint folder")
+
+
+def _load_checkpoint_path(mgr: Any, path: Any) -> Any:
+    for name in ("load", "load_path", "load_checkpoint"):
+        fn = getattr(mgr, name, None)
+        if fn is not None:
+            return fn(path, map_location="cpu")
+    raise TrainingConfigError(
+        f"fit(resume={path!r}): resume takes 'latest', 'best' or a path the checkpoint "
+        "manager can load"
+    )
+
+
+def _default_checkpoint_manager(run_paths: Any) -> Any:
+    from hyso.core.storage import CheckpointConfig, CheckpointManager
+
+    cfg = CheckpointConfig.from_dir(
+        directory=run_paths.checkpoints_dir, best_metric_name="val_loss", best_mode="min"
+    )
+    return CheckpointManager(cfg)
