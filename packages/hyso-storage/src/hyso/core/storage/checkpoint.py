@@ -1,0 +1,443 @@
+"""Checkpoints that survive a crash: save, keep the recent and the best, load safely.
+
+Each save writes ``ckpt-<seq>-e<epoch>-s<step>.pt`` (the payload) and then its
+record ``<payload>.json`` (SHA-256, size, epoch, step, metrics), both atomically.
+The record is the commit point: a payload without one is an unfinished save and
+is removed by the next save. ``index.json`` summarises the kept checkpoints for
+readers; the records are the source of truth, so a lost index costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_write_json, clean_stale_temps
+from .checkpoint_file import (
+    CHECKPOINT_FORMAT_VERSION,
+    check_safe_payload,
+    load_payload,
+    read_record,
+    record_path,
+    verify_payload,
+    write_payload,
+    write_record,
+)
+from .errors import CheckpointCorruptError, CheckpointError
+from .jsonable import to_jsonable
+from .rng import capture_rng_state, restore_rng_state
+from .state import apply_state, snapshot_to_cpu, unwrap_model
+
+__all__ = [
+    "INDEX_FORMAT_VERSION",
+    "Checkpoint",
+    "CheckpointConfig",
+    "CheckpointInfo",
+    "CheckpointManager",
+]
+
+INDEX_FORMAT_VERSION = 1
+INDEX_NAME = "index.json"
+_NAME_RE = re.compile(
+    r"^(?P<prefix>[A-Za-z0-9_]+)-(?P<seq>\d{6,})-e(?P<epoch>\d+)-s(?P<step>\d+)\.pt$"
+)
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_log = logging.getLogger("hyso.core.storage.checkpoint")
+
+
+@dataclass
+class CheckpointConfig:
+    """Where and how many checkpoints to keep.
+
+    ``max_to_keep`` recent checkpoints are kept, plus the best by
+    ``best_metric_name`` (``best_mode`` "min" or "max") when one is named.
+    """
+
+    directory: Path
+    max_to_keep: int = 3
+    best_metric_name: str | None = None
+    best_mode: str = "min"
+    prefix: str = "ckpt"
+    save_rng_state: bool = True
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+        if self.best_mode not in ("min", "max"):
+            raise ValueError(f"best_mode must be 'min' or 'max', got {self.best_mode!r}")
+        if isinstance(self.max_to_keep, bool) or not isinstance(self.max_to_keep, int):
+            raise ValueError(f"max_to_keep must be an int, got {self.max_to_keep!r}")
+        if self.max_to_keep < 1:
+            raise ValueError(f"max_to_keep must be >= 1, got {self.max_to_keep}")
+        if not _PREFIX_RE.match(self.prefix):
+            raise ValueError(f"prefix {self.prefix!r} is invalid: use letters, digits and '_'")
+
+    @classmethod
+    def from_dir(cls, *, directory: str | os.PathLike[str], **kwargs: Any) -> CheckpointConfig:
+        """A config for ``directory`` with the other settings as keywords."""
+        return cls(directory=Path(directory), **kwargs)
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What the record of one kept checkpoint says."""
+
+    path: Path
+    seq: int
+    epoch: int
+    step: int | None
+    metrics: dict[str, Any]
+    created_at: str
+    sha256: str
+    size: int
+    is_best: bool = False
+
+
+@dataclass
+class Checkpoint:
+    """A loaded, verified checkpoint."""
+
+    path: Path
+    epoch: int
+    step: int | None
+    metrics: dict[str, Any]
+    extra: dict[str, Any]
+    model_state: dict[str, Any]
+    optimizer_state: dict[str, Any] | None = None
+    scheduler_state: dict[str, Any] | None = None
+    rng_state: dict[str, Any] | None = None
+    created_at: str = ""
+    sha256: str = ""
+    format_version: int = CHECKPOINT_FORMAT_VERSION
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class CheckpointManager:
+    """Saves, rotates and loads the checkpoints of one folder (one writer per folder)."""
+
+    def __init__(self, config: CheckpointConfig) -> None:
+        if not isinstance(config, CheckpointConfig):
+            raise TypeError(f"expected a CheckpointConfig, got {type(config).__name__}")
+        self.config = config
+        self.directory = config.directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._next_seq: int | None = None
+
+    # -- saving -------------------------------------------------------------------------
+
+    def save(
+        self,
+        epoch: int,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
+        *,
+        step: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        blocking: bool = True,
+    ) -> Path:
+        """Save a checkpoint; returns its path.
+
+        With ``blocking=False`` the states are copied to CPU memory here and the
+        file is written on a background thread; :meth:`wait` (or the next call)
+        waits for it and re-raises its error, if any.
+        """
+        self.wait()
+        epoch = _check_count(epoch, "epoch")
+        step = None if step is None else _check_count(step, "step")
+        metrics_d = to_jsonable(dict(metrics or {}), where="metrics")
+        if not isinstance(metrics_d, dict):
+            raise ValueError("metrics must be a mapping")
+        payload: dict[str, Any] = {
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "epoch": epoch,
+            "step": step,
+            "metrics": metrics_d,
+            "extra": dict(extra or {}),
+            "created_at": datetime.now(timezone.utc).isoformat(),
+            "torch_version": str(torch.__version__),
+            "model": unwrap_model(model).state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng": capture_rng_state() if self.config.save_rng_state else None,
+        }
+        check_safe_payload(payload["extra"], "extra")
+        check_safe_payload(payload["scheduler"], "scheduler state")
+        check_safe_payload(payload["optimizer"], "optimizer state")
+        check_safe_payload(payload, "checkpoint")
+        path = self._allocate_path(epoch, step)
+        if blocking:
+            self._write(path, payload)
+            return path
+        snapshot = snapshot_to_cpu(payload)
+        thread = threading.Thread(
+            target=self._write_in_background, args=(path, snapshot), name="hyso-ckpt-save"
+        )
+        self._thread = thread
+        thread.start()
+        return path
+
+    def wait(self) -> None:
+        """Wait for a pending background save; re-raise its error."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise CheckpointError(f"background checkpoint save failed: {error}") from error
+
+    # -- loading ------------------------------------------------------------------------
+
+    def list(self) -> list[CheckpointInfo]:
+        """Kept checkpoints (those with a readable record), oldest first."""
+        self.wait()
+        infos = self._scan()
+        best = self._best(infos)
+        return [_replace_best(info, best is not None and info.seq == best.seq) for info in infos]
+
+    @property
+    def best_path(self) -> Path | None:
+        """The path of the best checkpoint, or ``None`` (no metric named or none saved)."""
+        best = self._best(self.list())
+        return best.path if best is not None else None
+
+    @property
+    def latest_path(self) -> Path | None:
+        """The path of the most recent checkpoint with a record, or ``None``."""
+        infos = self.list()
+        return infos[-1].path if infos else None
+
+    def load_latest(self, map_location: Any = "cpu") -> Checkpoint | None:
+        """The newest checkpoint that verifies; damaged ones are skipped with a warning."""
+        for info in reversed(self.list()):
+            try:
+                return self.load(info.path, map_location=map_location)
+            except CheckpointCorruptError as exc:
+                _log.warning("skipping damaged checkpoint %s: %s", info.path, exc)
+        return None
+
+    def load_best(self, map_location: Any = "cpu") -> Checkpoint | None:
+        """The best checkpoint; ``CheckpointCorruptError`` if it is damaged."""
+        path = self.best_path
+        return None if path is None else self.load(path, map_location=map_location)
+
+    def load(self, path: str | os.PathLike[str], map_location: Any = "cpu") -> Checkpoint:
+        """Verify one checkpoint file against its record, then load it (weights only)."""
+        path = Path(path)
+        try:
+            record = read_record(record_path(path))
+        except FileNotFoundError as exc:
+            raise CheckpointCorruptError(
+                f"checkpoint {str(path)!r} has no record {record_path(path).name!r} "
+                "(an unfinished save, or not a hyso checkpoint)"
+            ) from exc
+        verify_payload(path, record)
+        payload = load_payload(path, map_location=map_location)
+        return Checkpoint(
+            path=path,
+            epoch=int(payload.get("epoch", 0)),
+            step=payload.get("step"),
+            metrics=dict(payload.get("metrics") or {}),
+            extra=dict(payload.get("extra") or {}),
+            model_state=payload["model"],
+            optimizer_state=payload.get("optimizer"),
+            scheduler_state=payload.get("scheduler"),
+            rng_state=payload.get("rng"),
+            created_at=str(payload.get("created_at", "")),
+            sha256=record["sha256"],
+            payload=payload,
+        )
+
+    def restore_objects(
+        self,
+        checkpoint: Checkpoint,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
+        restore_rng: bool = True,
+        strict: bool = True,
+    ) -> Checkpoint:
+        """Load the states of ``checkpoint`` into the objects given, and the RNG states.
+
+        A ``module.`` (DDP) or ``_orig_mod.`` (torch.compile) prefix is handled in
+        either direction.
+        """
+        where = f"checkpoint {str(checkpoint.path)!r}"
+        apply_state(checkpoint, model, optimizer, scheduler, strict=strict, where=where)
+        if restore_rng and checkpoint.rng_state is not None:
+            restore_rng_state(checkpoint.rng_state)
+        return checkpoint
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _allocate_path(self, epoch: int, step: int | None) -> Path:
+        with self._lock:
+            if self._next_seq is None:
+                seqs = [int(m.group("seq")) for m in self._names() if m is not None]
+                self._next_seq = max(seqs, default=0) + 1
+            seq = self._next_seq
+            self._next_seq += 1
+        name = f"{self.config.prefix}-{seq:06d}-e{epoch}-s{step if step is not None else 0}.pt"
+        return self.directory / name
+
+    def _write_in_background(self, path: Path, payload: dict[str, Any]) -> None:
+        try:
+            self._write(path, payload)
+        except BaseException as exc:  # re-raised by wait()
+            self._error = exc
+
+    def _write(self, path: Path, payload: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._clean_unfinished()
+        digest, size = write_payload(path, payload)
+        match = _NAME_RE.match(path.name)
+        record = {
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "file": path.name,
+            "seq": int(match.group("seq")) if match else 0,
+            "sha256": digest,
+            "size": size,
+            "epoch": payload["epoch"],
+            "step": payload["step"],
+            "metrics": payload["metrics"],
+            "created_at": payload["created_at"],
+        }
+        write_record(path, record)  # the commit point
+        self._rotate()
+
+    def _rotate(self) -> None:
+        infos = self._scan()
+        best = self._best(infos)
+        keep = {info.seq for info in infos[-self.config.max_to_keep :]}
+        if best is not None:
+            keep.add(best.seq)
+        kept = [info for info in infos if info.seq in keep]
+        self._write_index(kept, best)
+        for info in infos:
+            if info.seq not in keep:
+                _unlink(record_path(info.path))  # uncommit first, then drop the payload
+                _unlink(info.path)
+
+    def _write_index(self, kept: list[CheckpointInfo], best: CheckpointInfo | None) -> None:
+        atomic_write_json(
+            self.directory / INDEX_NAME,
+            {
+                "format_version": INDEX_FORMAT_VERSION,
+                "updated_at": datetime.now(timezone.utc).isoformat(),
+                "best_metric_name": self.config.best_metric_name,
+                "best_mode": self.config.best_mode,
+                "latest": kept[-1].path.name if kept else None,
+                "best": best.path.name if best is not None else None,
+                "checkpoints": [
+                    {
+                        "file": i.path.name,
+                        "seq": i.seq,
+                        "epoch": i.epoch,
+                        "step": i.step,
+                        "metrics": i.metrics,
+                        "created_at": i.created_at,
+                        "sha256": i.sha256,
+                        "size": i.size,
+                    }
+                    for i in kept
+                ],
+            },
+        )
+
+    def _clean_unfinished(self) -> None:
+        """Remove temp files of dead writers and payloads whose record never landed."""
+        clean_stale_temps(self.directory, include_own=True)
+        for match in self._names():
+            if match is None:
+                continue
+            payload = self.directory / match.string
+            if not record_path(payload).exists():
+                _unlink(payload)
+
+    def _names(self) -> list[re.Match[str] | None]:
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        return [
+            m
+            for m in (_NAME_RE.match(n) for n in names)
+            if m is not None and m.group("prefix") == self.config.prefix
+        ]
+
+    def _scan(self) -> list[CheckpointInfo]:
+        infos: list[CheckpointInfo] = []
+        for match in self._names():
+            if match is None:
+                continue
+            path = self.directory / match.string
+            try:
+                record = read_record(record_path(path))
+            except FileNotFoundError:
+                continue
+            except CheckpointCorruptError as exc:
+                _log.warning("ignoring checkpoint %s: %s", path, exc)
+                continue
+            infos.append(
+                CheckpointInfo(
+                    path=path,
+                    seq=int(match.group("seq")),
+                    epoch=int(record.get("epoch", match.group("epoch"))),
+                    step=record.get("step"),
+                    metrics=dict(record.get("metrics") or {}),
+                    created_at=str(record.get("created_at", "")),
+                    sha256=record["sha256"],
+                    size=record["size"],
+                )
+            )
+        return sorted(infos, key=lambda i: i.seq)
+
+    def _best(self, infos: list[CheckpointInfo]) -> CheckpointInfo | None:
+        name = self.config.best_metric_name
+        if name is None:
+            return None
+        best: CheckpointInfo | None = None
+        best_value = 0.0
+        for info in infos:
+            value = info.metrics.get(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                continue
+            better = value < best_value if self.config.best_mode == "min" else value > best_value
+            if best is None or better:
+                best, best_value = info, float(value)
+        return best
+
+
+def _replace_best(info: CheckpointInfo, is_best: bool) -> CheckpointInfo:
+    if info.is_best == is_best:
+        return info
+    return CheckpointInfo(**{**info.__dict__, "is_best": is_best})
+
+
+def _check_count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return value
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
