@@ -1,0 +1,294 @@
+"""BPE training that reproduces HF ``tokenizers``' BpeTrainer merge for merge.
+
+Words are counted once (regex pre-split over streamed chunks, optionally in
+worker processes), then merges run on word types: pair counts are kept
+incrementally, a pair -> words index says where to look, and a lazy max-heap
+picks the next pair. Ties go to the pair with the lowest ids, and the heap
+entries carry their own word sets, exactly as HF's trainer does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bytes_map import HF_BYTE_ORDER
+from .pretokenize import LINE_PATTERN, split_pattern, surrogate_error
+
+__all__ = ["BPEModel", "count_words", "learn_merges"]
+
+CHUNK_BYTES = 1 << 20
+_SHIFT = 32
+
+
+@dataclass
+class BPEModel:
+    """Learned byte-level BPE: token bytes by id and merges in rank order."""
+
+    id_to_bytes: dict[int, bytes]
+    merges: list[tuple[int, int, int]]  # (left id, right id, new id), by rank
+
+
+# ---------------------------------------------------------------- word counting
+
+
+def count_words(
+    sources: Iterable[str | os.PathLike[str]],
+    pattern: str,
+    normalizer: Callable[[str], str] | None,
+    num_workers: int = 1,
+) -> Counter[str]:
+    """Count pre-tokenized pieces: ``str`` items are texts, path-likes are files.
+
+    A text is one sequence (as HF's ``train_from_iterator``); a file is read in
+    chunks cut at newlines and split line by line (as HF's ``train``).
+    """
+    counts: Counter[str] = Counter()
+    text_split = split_pattern(pattern).findall
+    for item in sources:
+        if isinstance(item, os.PathLike):
+            counts.update(_count_file(Path(item), pattern, normalizer, num_workers))
+        elif isinstance(item, str):
+            if normalizer is not None:
+                item = normalizer(item)
+            counts.update(text_split(item))
+        else:
+            raise TypeError(
+                "train() takes texts (str) and files (pathlib.Path); "
+                f"got an item of type {type(item).__name__}"
+            )
+    return counts
+
+
+def _line_pattern(pattern: str) -> str:
+    from .pretokenize import GPT2_PATTERN
+
+    if pattern == GPT2_PATTERN:
+        return LINE_PATTERN
+    return pattern  # custom patterns are applied per chunk as given
+
+
+def _file_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
+    """Split ``path`` into ``parts`` byte ranges, each ending just after a newline."""
+    size = path.stat().st_size
+    bounds = [0]
+    with path.open("rb") as fh:
+        for k in range(1, parts):
+            fh.seek(max(bounds[-1], size * k // parts))
+            fh.readline()
+            pos = fh.tell()
+            if pos >= size:
+                break
+            bounds.append(pos)
+    bounds.append(size)
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _count_file(
+    path: Path, pattern: str, normalizer: Callable[[str], str] | None, num_workers: int
+) -> Counter[str]:
+    if not path.is_file():
+        raise ValueError(f"training file {str(path)!r} does not exist or is not a file")
+    line_pattern = _line_pattern(pattern)
+    ranges = _file_ranges(path, max(1, num_workers))
+    if len(ranges) <= 1:
+        total: Counter[str] = Counter()
+        for start, end in ranges:
+            total.update(_count_range(str(path), start, end, line_pattern, normalizer))
+        return total
+    with ProcessPoolExecutor(max_workers=len(ranges)) as pool:
+        futures = [
+            pool.submit(_count_range, str(path), a, b, line_pattern, normalizer) for a, b in ranges
+        ]
+        results = [f.result() for f in futures]
+    total = results[0]
+    for other in results[1:]:
+        total.update(other)
+    return total
+
+
+def _read_chunks(path: str, start: int, end: int) -> Iterator[str]:
+    """Decoded text of ``path[start:end]`` in chunks that end at a newline."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        pos = start
+        tail = b""
+        while pos < end:
+            block = fh.read(min(CHUNK_BYTES, end - pos))
+            if not block:
+                break
+            pos += len(block)
+            block = tail + block
+            cut = block.rfind(b"\n") + 1 if pos < end else len(block)
+            if cut == 0:
+                tail = block
+                continue
+            tail = block[cut:]
+            yield _decode(block[:cut], path, pos - len(block))
+        if tail:
+            yield _decode(tail, path, pos - len(tail))
+
+
+def _decode(data: bytes, path: str, offset: int) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"training file {path!r} is not valid UTF-8 at byte {offset + exc.start}"
+        ) from None
+
+
+def _count_range(
+    path: str, start: int, end: int, pattern: str, normalizer: Callable[[str], str] | None
+) -> Counter[str]:
+    findall = split_pattern(pattern).findall
+    counts: Counter[str] = Counter()
+    for chunk in _read_chunks(path, start, end):
+        if normalizer is not None:
+            chunk = normalizer(chunk)
+        counts.update(findall(chunk))
+    return counts
+
+
+# ---------------------------------------------------------------- merge learning
+
+
+def learn_merges(
+    word_counts: dict[str, int],
+    vocab_size: int,
+    first_id: int,
+    min_frequency: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> BPEModel:
+    """Learn merges from piece counts; ids start at ``first_id`` (after specials).
+
+    The 256 bytes take ids ``first_id ..`` in HF's alphabet order; merges then
+    add tokens until ``first_id + len(vocab)`` reaches ``vocab_size``.
+    """
+    id_to_bytes: dict[int, bytes] = {}
+    byte_id = [0] * 256
+    for k, b in enumerate(HF_BYTE_ORDER):
+        byte_id[b] = first_id + k
+        id_to_bytes[first_id + k] = bytes([b])
+    bytes_to_id = {v: k for k, v in id_to_bytes.items()}
+    n_vocab = first_id + 256
+
+    words: list[list[int]] = []
+    counts: list[int] = []
+    for piece, c in word_counts.items():
+        try:
+            data = piece.encode("utf-8")
+        except UnicodeEncodeError:
+            raise surrogate_error(piece, "training text") from None
+        words.append([byte_id[b] for b in data])
+        counts.append(c)
+
+    pair_counts: dict[int, int] = {}
+    where: dict[int, set[int]] = {}
+    for i, w in enumerate(words):
+        c = counts[i]
+        for j in range(len(w) - 1):
+            key = (w[j] << _SHIFT) | w[j + 1]
+            pair_counts[key] = pair_counts.get(key, 0) + c
+            s = where.get(key)
+            if s is None:
+                where[key] = {i}
+            else:
+                s.add(i)
+
+    seq = 0
+    heap: list[tuple[int, int, int, set[int]]] = []
+    for key, pos in where.items():
+        cnt = pair_counts[key]
+        if cnt > 0:
+            heap.append((-cnt, key, seq, pos))
+            seq += 1
+    heapq.heapify(heap)
+    where = {}
+
+    merges: list[tuple[int, int, int]] = []
+    mask = (1 << _SHIFT) - 1
+    heappush, heappop = heapq.heappush, heapq.heappop
+    while n_vocab < vocab_size and heap:
+        negc, key, _, pos = heappop(heap)
+        cur = pair_counts[key]
+        if -negc != cur:
+            heappush(heap, (-cur, key, seq, pos))
+            seq += 1
+            continue
+        if cur < 1 or min_frequency > cur:
+            break
+        a, b = key >> _SHIFT, key & mask
+        token = id_to_bytes[a] + id_to_bytes[b]
+        new = bytes_to_id.get(token)
+        if new is None:
+            new = n_vocab
+            n_vocab += 1
+            id_to_bytes[new] = token
+            bytes_to_id[token] = new
+        merges.append((a, b, new))
+        _apply_merge(words, counts, pos, a, b, new, pair_counts, where)
+        for k2, p2 in where.items():
+            cnt = pair_counts[k2]
+            if cnt > 0:
+                heappush(heap, (-cnt, k2, seq, p2))
+                seq += 1
+        where = {}
+        if progress is not None:
+            progress(n_vocab, vocab_size)
+    return BPEModel(id_to_bytes=id_to_bytes, merges=merges)
+
+
+def _apply_merge(
+    words: list[list[int]],
+    counts: list[int],
+    positions: Iterable[int],
+    a: int,
+    b: int,
+    new: int,
+    pair_counts: dict[int, int],
+    where: dict[int, set[int]],
+) -> None:
+    """Merge (a, b) -> new left to right in each listed word, updating pair counts."""
+    get = pair_counts.get
+    for i in positions:
+        w = words[i]
+        c = counts[i]
+        j = 0
+        while True:
+            try:
+                j = w.index(a, j)
+            except ValueError:
+                break
+            if j + 1 < len(w) and w[j + 1] == b:
+                if j > 0:
+                    prev = w[j - 1]
+                    k = (prev << _SHIFT) | a
+                    pair_counts[k] = get(k, 0) - c
+                    k = (prev << _SHIFT) | new
+                    pair_counts[k] = get(k, 0) + c
+                    s = where.get(k)
+                    if s is None:
+                        where[k] = {i}
+                    else:
+                        s.add(i)
+                w[j] = new
+                del w[j + 1]
+                if j + 1 < len(w):
+                    nxt = w[j + 1]
+                    k = (b << _SHIFT) | nxt
+                    pair_counts[k] = get(k, 0) - c
+                    k = (new << _SHIFT) | nxt
+                    pair_counts[k] = get(k, 0) + c
+                    s = where.get(k)
+                    if s is None:
+                        where[k] = {i}
+                    else:
+                        s.add(i)
+            j += 1

@@ -1,0 +1,180 @@
+"""Pre-tokenization: normalisation, lowercasing and the GPT-2 split pattern.
+
+:data:`GPT2_PATTERN` is the published GPT-2 pattern (written into exported
+files). :data:`FAST_PATTERN` splits identically but tries the common
+alternatives first. :data:`LINE_PATTERN` splits a multi-line chunk exactly as
+splitting each ``\\n``-terminated line on its own would, which is how HF
+``tokenizers`` reads training files.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+import regex
+
+__all__ = [
+    "ASCII_PATTERN",
+    "FAST_PATTERN",
+    "GPT2_PATTERN",
+    "LINE_PATTERN",
+    "NORMALIZATIONS",
+    "GPT2Splitter",
+    "Normalizer",
+    "check_text",
+    "make_normalizer",
+    "make_splitter",
+    "split_pattern",
+    "surrogate_error",
+]
+
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# Same matches: a contraction can only start at "'", where the letter and number
+# alternatives cannot match, so moving them first changes nothing but speed.
+FAST_PATTERN = r"""'(?:[stmd]|re|ve|ll)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# Per-line semantics over a chunk: a whitespace run never crosses a newline, and
+# a run that reaches its line's newline ends with it.
+LINE_PATTERN = (
+    r"""'(?:[stmd]|re|ve|ll)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+"""
+    r"""|[^\S\n]*\n|[^\S\n]+(?![^\s])|[^\S\n]+"""
+)
+# GPT-2's pattern restricted to ASCII text, for the stdlib ``re`` engine (faster
+# there). Whitespace is spelt out: ``re`` would also count \x1c-\x1f as space.
+_WS = r"\t\n\x0b\x0c\r "
+ASCII_PATTERN = (
+    rf""" ?[A-Za-z]+| ?[0-9]+|'(?:[stmd]|re|ve|ll)| ?[^{_WS}A-Za-z0-9]+"""
+    rf"""|[{_WS}]+(?![^{_WS}])|[{_WS}]+"""
+)
+NORMALIZATIONS = ("NFC", "NFD", "NFKC", "NFKD")
+_ASCII_SEGMENT_MIN = 256
+_MERGE_GAP = 256
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+_COMPILED: dict[str, regex.Pattern[str]] = {}
+
+
+class GPT2Splitter:
+    """``findall`` for the GPT-2 pattern that sends ASCII stretches to a faster engine.
+
+    Text is cut only before a space that follows a non-space character: no
+    match spans such a point and no lookahead sees past it, so the pieces are
+    unchanged. Stretches around non-ASCII characters go to the ``regex`` engine.
+    """
+
+    def __init__(self) -> None:
+        self._uni = split_pattern(FAST_PATTERN).findall
+        self._ascii = re.compile(ASCII_PATTERN).findall
+
+    def findall(self, text: str) -> list[str]:
+        """The pieces of ``text``, as ``regex.findall(GPT2_PATTERN, text)`` gives them."""
+        if text.isascii():
+            return self._ascii(text)
+        if len(text) < _ASCII_SEGMENT_MIN:
+            return self._uni(text)
+        out: list[str] = []
+        pos = 0  # text[:pos] is done, or waits in the open window
+        window = -1  # start of the open non-ASCII window, or -1
+        for m in _NON_ASCII.finditer(text):
+            a, b = m.span()
+            if b <= pos:
+                continue
+            left = _cut_before(text, a, pos)
+            if window >= 0 and left - pos < _MERGE_GAP:
+                pos = _cut_after(text, b)
+                continue
+            if window >= 0:
+                out.extend(self._uni(text[window:pos]))
+            if left > pos:
+                out.extend(self._ascii(text[pos:left]))
+            window, pos = left, _cut_after(text, b)
+        if window >= 0:
+            out.extend(self._uni(text[window:pos]))
+        if pos < len(text):
+            out.extend(self._ascii(text[pos:]))
+        return out
+
+
+def _cut_before(text: str, at: int, lower: int) -> int:
+    """The last safe cut in [lower, at]; ``lower`` is itself one."""
+    p = at
+    while p > lower:
+        p = text.rfind(" ", lower, p)
+        if p <= lower:
+            return lower
+        if not text[p - 1].isspace():
+            return p
+    return lower
+
+
+def _cut_after(text: str, at: int) -> int:
+    """The first safe cut at or after ``at`` (``len(text)`` if none)."""
+    p = at
+    while True:
+        p = text.find(" ", p)
+        if p < 0:
+            return len(text)
+        if not text[p - 1].isspace():
+            return p
+        p += 1
+
+
+def make_splitter(pattern: str) -> Callable[[str], list[str]]:
+    """The ``findall`` function splitting text by ``pattern``."""
+    if pattern == GPT2_PATTERN:
+        return GPT2Splitter().findall
+    return split_pattern(pattern).findall
+
+
+def split_pattern(pattern: str) -> regex.Pattern[str]:
+    """The compiled split regex for ``pattern`` (GPT-2's is swapped for its fast twin)."""
+    key = FAST_PATTERN if pattern == GPT2_PATTERN else pattern
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        try:
+            compiled = regex.compile(key)
+        except regex.error as exc:
+            raise ValueError(f"pattern {pattern!r} is not a valid regex: {exc}") from None
+        _COMPILED[key] = compiled
+    return compiled
+
+
+class Normalizer:
+    """Unicode normalisation then lowercasing; picklable, so worker processes can use it."""
+
+    def __init__(self, form: str | None, lowercase: bool) -> None:
+        self.form = form
+        self.lowercase = lowercase
+
+    def __call__(self, text: str) -> str:
+        if self.form is not None:
+            text = unicodedata.normalize(self.form, text)
+        return text.lower() if self.lowercase else text
+
+
+def make_normalizer(normalize: str | None, lowercase: bool) -> Callable[[str], str] | None:
+    """A function applying Unicode ``normalize`` then lowercasing, or None for identity."""
+    if normalize is not None and normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS} or None, got {normalize!r}")
+    if normalize is None and not lowercase:
+        return None
+    return Normalizer(normalize, lowercase)
+
+
+def check_text(text: object, name: str = "text") -> str:
+    """Return ``text`` if it is a str of valid Unicode; else a clear error."""
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be str, got {type(text).__name__}")
+    return text
+
+
+def surrogate_error(text: str, name: str = "text") -> ValueError:
+    """The error for a string holding a lone surrogate (not encodable as UTF-8)."""
+    for i, ch in enumerate(text):
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            return ValueError(
+                f"{name} holds a lone surrogate U+{ord(ch):04X} at index {i}; "
+                "only valid Unicode can be encoded"
+            )
+    return ValueError(f"{name} cannot be encoded as UTF-8")
