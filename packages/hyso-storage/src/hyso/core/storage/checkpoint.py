@@ -9,6 +9,7 @@ readers; the records are the source of truth, so a lost index costs nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -231,8 +232,19 @@ class CheckpointManager:
         return None
 
     def load_best(self, map_location: Any = "cpu") -> Checkpoint | None:
-        """The best checkpoint; ``CheckpointCorruptError`` if it is damaged."""
+        """The best checkpoint; ``CheckpointCorruptError`` if it is damaged.
+
+        If ``index.json`` names a best checkpoint whose payload is still there but
+        whose record is gone or unreadable, that is damage too, never a silent
+        switch to the runner-up.
+        """
         path = self.best_path
+        indexed = self._indexed_best()
+        if indexed is not None and indexed != path and indexed.exists():
+            raise CheckpointCorruptError(
+                f"best checkpoint {str(indexed)!r} (per {INDEX_NAME}) has a missing or "
+                f"damaged record {record_path(indexed).name!r}"
+            )
         return None if path is None else self.load(path, map_location=map_location)
 
     def load(self, path: str | os.PathLike[str], map_location: Any = "cpu") -> Checkpoint:
@@ -357,6 +369,18 @@ class CheckpointManager:
                 ],
             },
         )
+
+    def _indexed_best(self) -> Path | None:
+        try:
+            index = json.loads((self.directory / INDEX_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(index, dict) or index.get("format_version") != INDEX_FORMAT_VERSION:
+            return None
+        if index.get("best_metric_name") != self.config.best_metric_name:
+            return None
+        best = index.get("best")
+        return self.directory / best if isinstance(best, str) and _NAME_RE.match(best) else None
 
     def _clean_unfinished(self) -> None:
         """Remove temp files of dead writers and payloads whose record never landed."""
