@@ -218,10 +218,7 @@ class HysoBPETokenizer:
     # ------------------------------------------------------------ encoding
 
     def _bpe(self, piece: str) -> tuple[int, ...]:
-        try:
-            data = piece.encode("utf-8")
-        except UnicodeEncodeError:
-            raise surrogate_error(piece) from None
+        data = piece.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError
         byte_id = self._byte_id
         ids = [byte_id[b] for b in data]
         if len(ids) < 2:
@@ -317,7 +314,10 @@ class HysoBPETokenizer:
         wraps the ids in BOS/EOS when those exist.
         """
         check_text(text)
-        ids = self._ids([self._pieces(text, self._special_re(allowed_special))])[0]
+        try:
+            ids = self._ids([self._pieces(text, self._special_re(allowed_special))])[0]
+        except UnicodeEncodeError:
+            raise surrogate_error(text) from None
         if add_special_tokens:
             ids = self._wrap(ids)
         return ids
@@ -349,7 +349,11 @@ class HysoBPETokenizer:
             raise TypeError("encode_batch takes a sequence of texts; use encode for one text")
         special_re = self._special_re(allowed_special)
         pieces = self._pieces
-        seqs = self._ids([pieces(check_text(t), special_re) for t in texts])
+        try:
+            seqs = self._ids([pieces(check_text(t), special_re) for t in texts])
+        except UnicodeEncodeError:
+            bad = next(i for i, t in enumerate(texts) if not _encodable(t))
+            raise surrogate_error(texts[bad], f"texts[{bad}]") from None
         if add_special_tokens:
             seqs = [self._wrap(s) for s in seqs]
         return self._finish_batch(
@@ -596,6 +600,14 @@ class HysoBPETokenizer:
             f"{type(self).__name__}(vocab_size={self.vocab_size}, merges={len(self._merges)}, "
             f"lowercase={self.lowercase}, normalize={self.normalize!r})"
         )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _print_progress(done: int, total: int) -> None:

@@ -62,6 +62,8 @@ class WordCache:
     def _put(self, piece: Hashable, ids: tuple[int, ...]) -> None:
         if len(self.young) - len(self.pinned) >= self._half:
             self.old = self.young if self.capacity >= 2 else {}
+            for key in self.pinned:
+                self.old.pop(key, None)
             self.young = dict(self.pinned)
         self.young[piece] = ids
 
