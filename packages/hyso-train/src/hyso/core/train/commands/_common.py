@@ -58,10 +58,16 @@ def require_run_dir(path: str | Path) -> Path:
 
 
 def read_metrics(path: Path) -> list[dict[str, float | str]]:
-    """Rows of a metrics.csv, numbers parsed to float where they parse (else kept)."""
+    """Rows of a metrics.csv (``#`` comment lines skipped), numbers parsed to float.
+
+    Rows with a ``split`` column (``train`` / ``val``) and a ``loss`` value also get
+    ``train_loss`` or ``val_loss``, so callers read one vocabulary whichever layout the
+    file uses.
+    """
     rows: list[dict[str, float | str]] = []
     with path.open(newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
+        lines = (line for line in fh if not line.startswith("#"))
+        for raw in csv.DictReader(lines):
             row: dict[str, float | str] = {}
             for key, value in raw.items():
                 if key is None or value is None or value == "":
@@ -70,6 +76,11 @@ def read_metrics(path: Path) -> list[dict[str, float | str]]:
                     row[key] = float(value)
                 except ValueError:
                     row[key] = value
+            split, loss = row.get("split"), row.get("loss")
+            if split in ("train", "val") and isinstance(loss, float):
+                row.setdefault(f"{split}_loss", loss)
+            elif split is None and isinstance(loss, float):
+                row.setdefault("train_loss", loss)
             rows.append(row)
     return rows
 

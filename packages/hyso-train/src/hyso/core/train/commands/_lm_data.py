@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,14 +125,5 @@ def _load_or_train_tokenizer(
     tokenizer = tok_mod.HysoBPETokenizer()
     tokenizer.train([d.text for d in corpus.train], vocab_size=vocab_size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        tokenizer.save(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    tokenizer.save(path)  # versioned JSON, written atomically
     return tokenizer, False

@@ -41,9 +41,9 @@ def build_model(model_cfg: dict[str, Any], vocab_size: int) -> torch.nn.Module:
     """A fresh model of ``model.name`` from the rest of the section, with ``vocab_size``."""
     family = model_family(model_cfg)
     if family == "decoder_only":
-        from hyso.core.models import HysoDecoderOnly as cls
+        from hyso.core.models.decoder_only import HysoDecoderOnly as cls
     else:
-        from hyso.core.models import HysoEncoderOnly as cls
+        from hyso.core.models.encoder_only import HysoEncoderOnly as cls
     kwargs = {k: v for k, v in model_cfg.items() if k not in _NON_MODEL_KEYS}
     kwargs["vocab_size"] = vocab_size
     return cls.from_config(kwargs)
@@ -107,21 +107,56 @@ def sample_text(
     if top_k is not None and top_k < 1:
         raise CliError(f"--top-k must be >= 1, got {top_k}")
     ids = list(tokenizer.encode(prompt)) or [tokenizer.bos_token_id]
-    if len(ids) >= model.max_seq_len:
-        ids = ids[-(model.max_seq_len - 1) :]
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    input_ids = torch.tensor([ids], dtype=torch.long)  # (1, T)
-    with torch.no_grad():
-        out = model.generate(
-            input_ids,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_k=top_k,
-            eos_token_id=tokenizer.eos_token_id,
-            generator=generator,
-        )
-    new = out[0, input_ids.shape[1] :].tolist()
+    new = _generate_sliding(
+        model, ids, max_new_tokens, temperature, top_k, tokenizer.eos_token_id, generator
+    )
     return prompt + tokenizer.decode(new)
+
+
+def _generate_sliding(
+    model: torch.nn.Module,
+    ids: list[int],
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    eos_id: int,
+    generator: torch.Generator | None,
+) -> list[int]:
+    """Up to ``max_new_tokens`` ids after ``ids``, stopping at ``eos_id``.
+
+    The model sees at most ``max_seq_len`` tokens, so longer outputs are generated in
+    chunks, each conditioned on the last half-context of what came before.
+    """
+    window = int(model.max_seq_len)
+    keep = max(1, window // 2)
+    tokens = list(ids)
+    new: list[int] = []
+    while len(new) < max_new_tokens:
+        context = tokens[-keep:] if len(tokens) > keep else tokens
+        if len(context) >= window:
+            context = context[-(window - 1) :]
+        step = min(max_new_tokens - len(new), window - len(context))
+        input_ids = torch.tensor([context], dtype=torch.long)  # (1, T)
+        with torch.no_grad():
+            out = model.generate(
+                input_ids,
+                max_new_tokens=step,
+                temperature=temperature if temperature > 0 else 1.0,
+                top_k=top_k,
+                do_sample=temperature > 0,
+                eos_token_id=eos_id,
+                generator=generator,
+            )
+        chunk = out[0, input_ids.shape[1] :].tolist()
+        if eos_id in chunk:
+            new.extend(chunk[: chunk.index(eos_id)])
+            break
+        new.extend(chunk)
+        tokens.extend(chunk)
+        if not chunk:
+            break
+    return new
 
 
 def model_family_of(model: torch.nn.Module) -> str:

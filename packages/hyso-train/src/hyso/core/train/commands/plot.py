@@ -19,7 +19,7 @@ from hyso.core.train.commands._common import (
 __all__ = ["plot_metrics", "register", "run"]
 
 _STEP_KEYS = ("step", "global_step")
-_TRAIN_KEYS = ("train_loss", "loss")
+_TRAIN_KEYS = ("train_loss",)
 _VAL_KEYS = ("val_loss",)
 _LR_KEYS = ("lr", "learning_rate")
 
@@ -65,9 +65,9 @@ def plot_metrics(metrics_path: Path, output: Path, title: str = "") -> Path:
     rows = read_metrics(metrics_path)
     train = _series(rows, _TRAIN_KEYS)
     val = _series(rows, _VAL_KEYS)
-    lr = _series(rows, _LR_KEYS)
+    lr = _series([r for r in rows if r.get("split", "train") == "train"], _LR_KEYS)
     if not train[0] and not val[0]:
-        raise CliError(f"{metrics_path} has no train_loss/loss or val_loss values to plot")
+        raise CliError(f"{metrics_path} has no train or validation loss values to plot")
     plt = require_matplotlib()
     fig, (ax_loss, ax_lr) = plt.subplots(
         2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}

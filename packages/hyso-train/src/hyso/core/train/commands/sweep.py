@@ -4,6 +4,7 @@ section in turn (one run folder each) and print a comparison table."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -13,7 +14,8 @@ from hyso.core.train.commands.train import TrainOutcome, load_cli_config, train_
 
 __all__ = ["register", "run", "sweep_points"]
 
-HEADERS = ("point", "settings", "best val loss", "val bpb", "steps", "time", "run folder")
+_RUN_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+HEADERS = ("point", "label", "best val loss", "val bpb", "steps", "time", "run folder")
 
 
 def register(sub: Any) -> None:
@@ -31,20 +33,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def sweep_points(cfg: Any) -> list[tuple[dict[str, Any], Any]]:
-    """``(settings, config)`` for each point of ``cfg``'s sweep."""
-    from hyso.core.config import expand_sweep
+def sweep_points(cfg: Any) -> list[tuple[str, Any]]:
+    """``(label, config)`` for each point of ``cfg``'s sweep, e.g. ``("lr=0.001", cfg)``."""
+    from hyso.core.config import expand_sweep, sweep_label
 
     points = list(expand_sweep(cfg))
     if not points:
         raise CliError("the config's sweep: section expands to no point")
-    out = []
-    for point in points:
-        if isinstance(point, tuple) and len(point) == 2:
-            out.append((dict(point[0]), point[1]))
-        else:
-            out.append(({}, point))
-    return out
+    return [(sweep_label(point) or f"point{i}", point) for i, point in enumerate(points, 1)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.config} has no sweep: section (use hyso train for one run)")
     points = sweep_points(cfg)
     rows = []
-    for i, (settings, point_cfg) in enumerate(points, 1):
-        label = " ".join(f"{k}={v}" for k, v in settings.items()) or "-"
+    for i, (label, point_cfg) in enumerate(points, 1):
         print(f"[{i}/{len(points)}] {label}", file=sys.stderr, flush=True)
         if args.no_progress:
             from hyso.core.config import merge_config
 
             point_cfg = merge_config(point_cfg, {"training": {"progress_bar": False}})
-        outcome = train_from_config(point_cfg, runs_root=args.runs_root, sample_tokens=0)
+        name = _RUN_NAME_UNSAFE.sub("-", label).strip("-._")[:64] or None
+        outcome = train_from_config(point_cfg, runs_root=args.runs_root, name=name, sample_tokens=0)
         rows.append(_row(i, label, outcome))
     print(format_table(HEADERS, rows))
     return 0

@@ -100,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
 def load_cli_config(path: str, overrides: list[str]) -> Any:
     """``load_config_with_overrides`` with a one-line error for a missing file."""
-    from hyso.core.config import load_config_with_overrides
-
     if not Path(path).is_file():
         raise CliError(f"config file {path} does not exist")
+    from hyso.core.config import load_config_with_overrides
+
     return load_config_with_overrides(path=path, override_pairs=list(overrides))
 
 
@@ -138,7 +138,6 @@ def train_from_config(
     log: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
     """Train the model of ``cfg`` end to end; see the module docstring."""
-    from hyso.core.config import save_run_config
     from hyso.core.storage import (
         CheckpointConfig,
         CheckpointManager,
@@ -159,6 +158,7 @@ def train_from_config(
     family = model_family(model_cfg)
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
+    _set_threads(training.get("num_threads"))
     prepared = prepare_data(data_cfg, log=say)
     seq_len = int(data_cfg.get("seq_len") or model_cfg.get("max_seq_len") or 128)
     batch_size = int(training.get("batch_size", 16))
@@ -193,7 +193,6 @@ def train_from_config(
         command="hyso train",
     )
     save_manifest(run_paths.manifest_path, manifest)
-    save_run_config(cfg, run_paths.config_path)
     run_paths.artifacts_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(prepared.tokenizer_path, run_paths.artifacts_dir / TOKENIZER_FILE)
     say(
@@ -332,6 +331,15 @@ def _val_bpb(loss: float, val_ds: NextTokenWindows, prepared: PreparedData) -> f
     predictable = max(1, len(prepared.val_tokens) - 1)
     covered_bytes = prepared.val_bytes * val_ds.num_targets / predictable
     return bits_per_byte(loss, val_ds.num_targets, max(1, round(covered_bytes)))
+
+
+def _set_threads(value: Any) -> None:
+    """``training.num_threads``: torch's intra-op threads (null: torch's default)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CliError(f"training.num_threads must be an integer >= 1 or null, got {value!r}")
+    torch.set_num_threads(value)
 
 
 def _finite(value: Any) -> float | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "FINGERPRINT_VERSION",
     "Corpus",
     "CorpusError",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 FINGERPRINT_VERSION = 1
+DEFAULT_MAX_BYTES = 2_000_000
 _USER_SUFFIXES = (".txt", ".jsonl")
 
 
@@ -99,16 +101,17 @@ def load_corpus(data: Mapping[str, Any] | None) -> Corpus:
     """Build the corpus a config's ``data`` section asks for.
 
     ``data.paths`` (a glob or list of globs of ``.txt``/``.jsonl`` files) selects user
-    text; otherwise the embedded standard-library corpus is used, limited by
-    ``data.max_bytes`` (default: all top-level modules). ``data.val_fraction`` (default
-    0.1) is the share of bytes held out for validation.
+    text; otherwise the embedded standard-library corpus is used, limited to
+    ``data.max_bytes`` (default ``DEFAULT_MAX_BYTES``; null: every top-level module).
+    ``data.val_fraction`` (default 0.1) is the share of bytes held out for validation.
     """
     data = dict(data or {})
     val_fraction = _val_fraction(data.get("val_fraction", 0.1))
     paths = data.get("paths")
     if paths:
         return user_corpus(paths, val_fraction=val_fraction, text_key=data.get("text_key", "text"))
-    return stdlib_corpus(max_bytes=_max_bytes(data.get("max_bytes")), val_fraction=val_fraction)
+    max_bytes = _max_bytes(data.get("max_bytes", DEFAULT_MAX_BYTES))
+    return stdlib_corpus(max_bytes=max_bytes, val_fraction=val_fraction)
 
 
 def stdlib_corpus(max_bytes: int | None = None, val_fraction: float = 0.1) -> Corpus:
