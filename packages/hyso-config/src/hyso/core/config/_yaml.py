@@ -30,6 +30,7 @@ __all__ = ["HysoDumper", "HysoLoader", "dump_yaml", "load_yaml"]
 _TAG = "tag:yaml.org,2002:"
 _AMBIGUOUS_TAG = "tag:hyso,2026:ambiguous-bool"
 _DIGITS = r"[0-9](?:_?[0-9])*"
+_FOLDED = frozenset("\r\x85\u2028\u2029")
 _EXP = r"(?:[eE][-+]?[0-9]+)"
 
 _RESOLVERS: list[tuple[str, str, str]] = [
@@ -155,6 +156,16 @@ class HysoDumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def represent_str(self, data: str) -> Any:
+        # YAML folds NEL and the Unicode line/paragraph separators (and CR) in plain
+        # or single-quoted text; double quotes escape them, so they survive.
+        if any(ch in _FOLDED for ch in data):
+            return self.represent_scalar(_TAG + "str", data, style='"')
+        return super().represent_str(data)
+
+
+HysoDumper.add_representer(str, HysoDumper.represent_str)
 
 
 def load_yaml(text: str) -> Any:

@@ -167,7 +167,7 @@ def _wrap_mapping(data: Mapping[Any, Any], prefix: str) -> dict[str, Any]:
         if not isinstance(key, str):
             where = f" in section '{prefix[:-1]}'" if prefix else ""
             raise ConfigError(
-                f"config key {key!r}{where} is a {type(key).__name__}; keys must be strings "
+                f"config key {key!r}{where} is of type {type(key).__name__}; keys must be strings "
                 f"(quote it in YAML: '{key}')"
             )
         out[key] = _wrap(value, prefix + key)
@@ -187,6 +187,6 @@ def _wrap(value: Any, path: str) -> Any:
     if isinstance(value, (list, tuple)):
         return [_wrap(v, f"{path}[{i}]") for i, v in enumerate(value)]
     raise ConfigError(
-        f"config key '{path}' holds a {type(value).__name__} ({value!r:.60}); values must be "
-        "str, int, float, bool, None, lists or mappings (convert it, e.g. with str())"
+        f"config key '{path}' holds {value!r:.60} of type {type(value).__name__}; values must "
+        "be str, int, float, bool, None, lists or mappings (convert it, e.g. with str())"
     )

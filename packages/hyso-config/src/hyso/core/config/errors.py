@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "suggest"]
+__all__ = ["ConfigError", "a_kind", "kind", "suggest"]
 
 
 class ConfigError(ValueError):
@@ -44,3 +44,22 @@ def suggest(key: str, candidates: Iterable[str], limit: int = 3) -> str:
     quoted = [f"'{c}'" for c in close]
     listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
     return f"; did you mean {listed}?"
+
+
+def kind(value: object) -> str:
+    """The config type name of ``value``: bool, int, float, str, list, mapping, null..."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def a_kind(value: object) -> str:
+    """``kind(value)`` with its article: "an int", "a float", "a mapping"."""
+    name = kind(value)
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"

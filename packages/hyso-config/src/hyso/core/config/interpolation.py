@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import Config, iter_paths, to_plain
-from .errors import ConfigError, suggest
+from .errors import ConfigError, a_kind, suggest
 
 __all__ = ["escape", "escape_tree", "has_interpolation", "resolve", "resolve_interpolations"]
 
@@ -87,11 +87,14 @@ class _Resolver:
             node = node[part]
         return node
 
-    def resolve_value(self, value: Any, path: tuple[str, ...], where: str) -> Any:
+    def resolve_value(self, value: Any, path: tuple[str, ...] | None, where: str) -> Any:
+        """Resolve ``value`` found at ``path`` (``None`` inside a list: not addressable)."""
         if isinstance(value, dict):
+            if path is None:
+                return {k: self.resolve_value(v, None, f"{where}.{k}") for k, v in value.items()}
             return {k: self.resolve_path((*path, k)) for k in value}
         if isinstance(value, list):
-            return [self.resolve_value(v, path, f"{where}[{i}]") for i, v in enumerate(value)]
+            return [self.resolve_value(v, None, f"{where}[{i}]") for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
             return self.resolve_string(value, where)
         return value
@@ -116,7 +119,7 @@ class _Resolver:
                 return to_plain(value)
             if isinstance(value, (dict, list)):
                 raise ConfigError(
-                    f"key '{where}': {token} is a {type(value).__name__} and cannot be "
+                    f"key '{where}': {token} is {a_kind(value)} and cannot be "
                     f"embedded in the text {text!r}; use it alone as the whole value"
                 )
             parts.append(_format(value))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, get_overrides, get_source, to_plain
-from .errors import ConfigError
+from .errors import ConfigError, a_kind
 from .interpolation import escape_tree
 from .loader import FORMAT_KEY, FORMAT_VERSION, SUFFIXES
 
@@ -148,10 +148,9 @@ def _plain_config(cfg: Any) -> dict[str, Any]:
         data = to_plain(cfg.to_dict())
     else:
         raise ConfigError(
-            f"cannot save a {type(cfg).__name__}: pass a Config, a mapping or an object "
-            "with to_dict()"
+            f"cannot save {a_kind(cfg)}: pass a Config, a mapping or an object with to_dict()"
         )
     if not isinstance(data, dict):
-        raise ConfigError(f"to_dict() returned a {type(data).__name__}, not a mapping")
+        raise ConfigError(f"to_dict() returned {a_kind(data)}, not a mapping")
     Config(data)  # validates keys and value types with a clear error
     return data

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, a_kind
 from .merge import REPLACE_KEY, deep_merge, strip_markers
 
 __all__ = [
@@ -44,7 +44,7 @@ def load_config_with_overrides(
     The result remembers its source file and the overrides (``get_source``,
     ``get_overrides``) so ``save_run_config`` can record both.
     """
-    from .overrides import apply_overrides
+    from .overrides import build_config
 
     if isinstance(override_pairs, (str, bytes)):
         raise ConfigError(
@@ -52,7 +52,7 @@ def load_config_with_overrides(
             f"{override_pairs!r}: wrap it in a list"
         )
     raw = load_raw(path)
-    return apply_overrides(raw, list(override_pairs or []), source=os.fspath(path))
+    return build_config(raw, list(override_pairs or []), source=os.fspath(path))
 
 
 def load_raw(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def parse_text(text: str, file: Path) -> dict[str, Any]:
         )
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{file}: the top level is a {type(data).__name__}, but a config file must hold a "
+            f"{file}: the top level is {a_kind(data)}, but a config file must hold a "
             "mapping of keys to values, e.g. 'training: {lr: 0.001}'",
             path=str(file),
             line=1,

@@ -19,13 +19,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .config import Config, iter_paths, to_plain
-from .errors import ConfigError, suggest
+from .errors import ConfigError, a_kind, kind, suggest
 from .interpolation import escape_tree, has_interpolation
 from .merge import REPLACE_KEY, strip_markers
 
 __all__ = [
     "Override",
     "apply_overrides",
+    "build_config",
     "format_override",
     "parse_override",
     "parse_overrides",
@@ -129,24 +130,36 @@ def apply_overrides(
     """Apply override strings to ``cfg`` with type checks and return a new, resolved ``Config``.
 
     A ``Config`` loaded from a file is re-resolved from its unresolved form, so an
-    override of ``training.lr`` reaches every ``${training.lr}``. The result remembers
-    its source and all overrides applied so far.
+    override of ``training.lr`` reaches every ``${training.lr}``; other mappings are
+    taken as final values. The result remembers its source and every override applied.
     """
-    from .interpolation import resolve
-
-    texts = _as_list(overrides)
     meta = cfg._meta if isinstance(cfg, Config) else {}
     # Without the unresolved form, values are final: escape them so text holding "${"
     # stays text, while interpolations in the overrides still resolve.
     tree = to_plain(meta["raw"]) if "raw" in meta else escape_tree(to_plain(cfg))
+    return build_config(
+        tree,
+        overrides,
+        source=source if source is not None else meta.get("source"),
+        earlier=meta.get("overrides", []),
+    )
+
+
+def build_config(
+    tree: dict[str, Any],
+    overrides: Iterable[str],
+    *,
+    source: str | None,
+    earlier: Iterable[str] = (),
+) -> Config:
+    """Apply ``overrides`` to the unresolved plain ``tree`` (in place), resolve, remember all."""
+    from .interpolation import resolve
+
+    texts = _as_list(overrides)
     for ov in map(parse_override, texts):
         _apply(tree, ov)
     result = Config(resolve(tree))
-    result._meta.update(
-        raw=tree,
-        source=source if source is not None else meta.get("source"),
-        overrides=[*meta.get("overrides", []), *texts],
-    )
+    result._meta.update(raw=tree, source=source, overrides=[*earlier, *texts])
     return result
 
 
@@ -205,9 +218,8 @@ def _check_literal(value: Any, where: str) -> Any:
             if not isinstance(k, str):
                 raise ConfigError(f"{where}: mapping key {k!r} must be a string; quote it")
         return {k: _check_literal(v, where) for k, v in value.items()}
-    kind = type(value).__name__
     hint = " (write a list: [...])" if isinstance(value, (set, frozenset)) else ""
-    raise ConfigError(f"{where}: a {kind} is not a config value{hint}")
+    raise ConfigError(f"{where}: {a_kind(value)} is not a config value{hint}")
 
 
 def _apply(tree: dict[str, Any], ov: Override) -> None:
@@ -222,7 +234,7 @@ def _apply(tree: dict[str, Any], ov: Override) -> None:
         elif not isinstance(child, dict):
             where = ".".join(parts[: i + 1])
             raise ConfigError(
-                f"override {ov.text!r}: '{where}' is a {_kind(child)} ({_short(child)}), not a "
+                f"override {ov.text!r}: '{where}' is {a_kind(child)} ({_short(child)}), not a "
                 "section, so it has no keys below it"
             )
         node = child
@@ -263,15 +275,16 @@ def _typed(old: Any, new: Any, key: str, ov: Override) -> Any:
                 )
             merged[sub] = _typed(old[sub], value, f"{key}.{sub}", ov)
         return merged
-    old_kind, new_kind = _kind(old), _kind(new)
+    old_kind, new_kind = kind(old), kind(new)
     if old_kind == new_kind:
         return new
     if old_kind == "float" and new_kind == "int":
-        return float(new)
+        # Stored as a float so the key keeps its type, unless that would round it.
+        return float(new) if float(new) == new else new
     hint = f"; quote it to pass the text: {key}='{new}'" if old_kind == "str" else ""
     raise ConfigError(
-        f"override {ov.text!r}: key '{key}' holds a {old_kind} ({_short(old)}) but the new "
-        f"value is a {new_kind} ({_short(new)}); give a {old_kind} or null{hint}"
+        f"override {ov.text!r}: key '{key}' holds {a_kind(old)} ({_short(old)}) but the new "
+        f"value is {a_kind(new)} ({_short(new)}); give {a_kind(old)} or null{hint}"
     )
 
 
@@ -284,18 +297,6 @@ def _missing(tree: dict[str, Any], ov: Override, key: str) -> None:
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, dict):
-        return "mapping"
-    if isinstance(value, list):
-        return "list"
-    if value is None:
-        return "null"
-    return type(value).__name__
 
 
 def _format_value(value: Any) -> str:
