@@ -142,6 +142,7 @@ def test_damaged_latest_falls_back_with_a_warning(
     manager = _manager(tmp_path)
     good = manager.save(0, model, opt, step=1)
     bad = manager.save(1, model, opt, step=2)
+    manager.wait()  # housekeeping after the save is done
     data = bytearray(bad.read_bytes())
     if damage == "truncate":
         bad.write_bytes(data[: len(data) // 2])
@@ -165,6 +166,7 @@ def test_damaged_best_raises(tmp_path: Path, damage: str) -> None:
     manager = _manager(tmp_path, best_metric_name="val_loss")
     best = manager.save(0, model, metrics={"val_loss": 0.1})
     manager.save(1, model, metrics={"val_loss": 0.5})
+    manager.wait()
     if damage == "bitflip":
         data = bytearray(best.read_bytes())
         data[100] ^= 0x80
@@ -288,6 +290,7 @@ def test_leftovers_of_an_interrupted_save_are_cleaned(tmp_path: Path) -> None:
     model, _, _ = _setup()
     manager = _manager(tmp_path)
     manager.save(0, model)
+    manager.wait()
     (manager.directory / ".ckpt-000002-e1-s0.pt.999999999.0123abcd.tmp").write_bytes(b"half")
     (manager.directory / "ckpt-000002-e1-s0.pt").write_bytes(b"payload without record")
     assert len(manager.list()) == 1
@@ -309,6 +312,7 @@ def test_lost_index_is_harmless(tmp_path: Path) -> None:
     model, _, _ = _setup()
     manager = _manager(tmp_path, best_metric_name="loss")
     path = manager.save(0, model, metrics={"loss": 1.0})
+    manager.wait()
     (manager.directory / "index.json").unlink()
     assert manager.load_latest().path == path
     assert manager.load_best().path == path
@@ -335,3 +339,54 @@ def test_bad_save_arguments(tmp_path: Path) -> None:
         manager.save(-1, model)
     with pytest.raises(ValueError, match="step"):
         manager.save(0, model, step=1.5)  # type: ignore[arg-type]
+
+
+def test_damaged_best_stays_reported_after_later_saves(tmp_path: Path) -> None:
+    model, _, _ = _setup()
+    manager = _manager(tmp_path, max_to_keep=1, best_metric_name="val_loss")
+    best = manager.save(0, model, metrics={"val_loss": 0.1})
+    manager.wait()
+    (best.parent / (best.name + ".json")).unlink()  # the best loses its record
+    manager.save(1, model, metrics={"val_loss": 0.5})
+    manager.save(2, model, metrics={"val_loss": 0.4})
+    assert best.exists()  # not mistaken for an unfinished save and removed
+    with pytest.raises(CheckpointCorruptError, match=best.name):
+        manager.load_best()
+    better = manager.save(3, model, metrics={"val_loss": 0.05})  # a real improvement wins
+    assert manager.load_best().path == better
+
+
+def test_failure_mid_write_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyso.core.storage import checkpoint_file
+
+    model, opt, _ = _setup()
+    manager = _manager(tmp_path)
+    good = manager.save(0, model, opt)
+    manager.wait()
+    real_write = checkpoint_file._HashingWriter._write
+
+    def fail_after_some_bytes(self, data):
+        if self.size > 2000:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(checkpoint_file._HashingWriter, "_write", fail_after_some_bytes)
+    with pytest.raises(OSError, match="No space left"):
+        manager.save(1, model, opt)
+    monkeypatch.undo()
+    assert _files(manager) == sorted([good.name, good.name + ".json", "index.json"])
+    assert manager.load_latest().path == good
+
+
+def test_payload_is_a_plain_weights_only_torch_file(tmp_path: Path) -> None:
+    model, opt, _ = _setup()
+    path = _manager(tmp_path).save(4, model, opt, step=9)
+    raw = torch.load(path, weights_only=True)
+    assert raw["format_version"] == 1 and (raw["epoch"], raw["step"]) == (4, 9)
+    for name, value in model.state_dict().items():
+        assert torch.equal(raw["model"][name], value)
+    record = json.loads((path.parent / (path.name + ".json")).read_text())
+    assert record["format_version"] == 1
+    assert (record["sha256"], record["size"]) == hash_file(path)

@@ -78,6 +78,7 @@ def test_sigkill_at_random_moments_never_loses_the_latest(tmp_path: Path) -> Non
             path = manager.save(
                 ckpt.epoch + 1, model, step=ckpt.epoch + 1, extra={"epoch": ckpt.epoch + 1}
             )
+            manager.wait()  # rotation of old checkpoints runs after save() returns
             names = sorted(p.name for p in directory.iterdir())
             assert not any(is_temp_name(n) for n in names), names
             payloads = [n for n in names if n.endswith(".pt")]

@@ -15,7 +15,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -152,9 +152,11 @@ class CheckpointManager:
     ) -> Path:
         """Save a checkpoint; returns its path.
 
+        When a blocking save returns, the checkpoint is durable on disk; removing
+        checkpoints beyond ``max_to_keep`` then happens on a background thread.
         With ``blocking=False`` the states are copied to CPU memory here and the
-        file is written on a background thread; :meth:`wait` (or the next call)
-        waits for it and re-raises its error, if any.
+        file is written on that thread too. :meth:`wait` (and every later call of
+        this manager) waits for that work and re-raises its error, if any.
         """
         self.wait()
         epoch = _check_count(epoch, "epoch")
@@ -175,20 +177,20 @@ class CheckpointManager:
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "rng": capture_rng_state() if self.config.save_rng_state else None,
         }
-        check_safe_payload(payload["extra"], "extra")
-        check_safe_payload(payload["scheduler"], "scheduler state")
-        check_safe_payload(payload["optimizer"], "optimizer state")
-        check_safe_payload(payload, "checkpoint")
+        for key, where in (
+            ("extra", "extra"),
+            ("optimizer", "optimizer state"),
+            ("scheduler", "scheduler state"),
+            ("rng", "rng state"),
+        ):
+            check_safe_payload(payload[key], where)
         path = self._allocate_path(epoch, step)
         if blocking:
-            self._write(path, payload)
+            self._commit(path, payload)
+            self._in_background(self._rotate)  # deleting old files need not hold the caller
             return path
         snapshot = snapshot_to_cpu(payload)
-        thread = threading.Thread(
-            target=self._write_in_background, args=(path, snapshot), name="hyso-ckpt-save"
-        )
-        self._thread = thread
-        thread.start()
+        self._in_background(lambda: (self._commit(path, snapshot), self._rotate()))
         return path
 
     def wait(self) -> None:
@@ -207,13 +209,19 @@ class CheckpointManager:
         """Kept checkpoints (those with a readable record), oldest first."""
         self.wait()
         infos = self._scan()
-        best = self._best(infos)
+        best = self._best(infos + self._damaged_from_index(infos))
         return [_replace_best(info, best is not None and info.seq == best.seq) for info in infos]
 
     @property
     def best_path(self) -> Path | None:
-        """The path of the best checkpoint, or ``None`` (no metric named or none saved)."""
-        best = self._best(self.list())
+        """The path of the best checkpoint, or ``None`` (no metric named or none saved).
+
+        A checkpoint listed in ``index.json`` whose record has since been damaged
+        still counts, so a damaged best is reported, never replaced silently.
+        """
+        self.wait()
+        infos = self._scan()
+        best = self._best(infos + self._damaged_from_index(infos))
         return best.path if best is not None else None
 
     @property
@@ -232,19 +240,8 @@ class CheckpointManager:
         return None
 
     def load_best(self, map_location: Any = "cpu") -> Checkpoint | None:
-        """The best checkpoint; ``CheckpointCorruptError`` if it is damaged.
-
-        If ``index.json`` names a best checkpoint whose payload is still there but
-        whose record is gone or unreadable, that is damage too, never a silent
-        switch to the runner-up.
-        """
+        """The best checkpoint; ``CheckpointCorruptError`` if it is damaged."""
         path = self.best_path
-        indexed = self._indexed_best()
-        if indexed is not None and indexed != path and indexed.exists():
-            raise CheckpointCorruptError(
-                f"best checkpoint {str(indexed)!r} (per {INDEX_NAME}) has a missing or "
-                f"damaged record {record_path(indexed).name!r}"
-            )
         return None if path is None else self.load(path, map_location=map_location)
 
     def load(self, path: str | os.PathLike[str], map_location: Any = "cpu") -> Checkpoint:
@@ -306,13 +303,18 @@ class CheckpointManager:
         name = f"{self.config.prefix}-{seq:06d}-e{epoch}-s{step if step is not None else 0}.pt"
         return self.directory / name
 
-    def _write_in_background(self, path: Path, payload: dict[str, Any]) -> None:
-        try:
-            self._write(path, payload)
-        except BaseException as exc:  # re-raised by wait()
-            self._error = exc
+    def _in_background(self, work: Callable[[], object]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # re-raised by wait()
+                self._error = exc
 
-    def _write(self, path: Path, payload: dict[str, Any]) -> None:
+        self._thread = threading.Thread(target=run, name="hyso-checkpoint")
+        self._thread.start()
+
+    def _commit(self, path: Path, payload: dict[str, Any]) -> None:
+        """Write the payload, then its record: once the record is durable, the save is done."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self._clean_unfinished()
         digest, size = write_payload(path, payload)
@@ -329,15 +331,15 @@ class CheckpointManager:
             "created_at": payload["created_at"],
         }
         write_record(path, record)  # the commit point
-        self._rotate()
 
     def _rotate(self) -> None:
         infos = self._scan()
-        best = self._best(infos)
+        damaged = self._damaged_from_index(infos)
+        best = self._best(infos + damaged)
         keep = {info.seq for info in infos[-self.config.max_to_keep :]}
         if best is not None:
             keep.add(best.seq)
-        kept = [info for info in infos if info.seq in keep]
+        kept = sorted([i for i in infos + damaged if i.seq in keep], key=lambda i: i.seq)
         self._write_index(kept, best)
         for info in infos:
             if info.seq not in keep:
@@ -370,23 +372,50 @@ class CheckpointManager:
             },
         )
 
-    def _indexed_best(self) -> Path | None:
+    def _read_index(self) -> list[dict[str, Any]]:
         try:
             index = json.loads((self.directory / INDEX_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None
+            return []
         if not isinstance(index, dict) or index.get("format_version") != INDEX_FORMAT_VERSION:
-            return None
-        if index.get("best_metric_name") != self.config.best_metric_name:
-            return None
-        best = index.get("best")
-        return self.directory / best if isinstance(best, str) and _NAME_RE.match(best) else None
+            return []
+        entries = index.get("checkpoints")
+        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+    def _damaged_from_index(self, valid: list[CheckpointInfo]) -> list[CheckpointInfo]:
+        """Indexed checkpoints whose payload is there but whose record is gone or unreadable."""
+        known = {info.path.name for info in valid}
+        damaged = []
+        for entry in self._read_index():
+            name = entry.get("file")
+            match = _NAME_RE.match(name) if isinstance(name, str) else None
+            if match is None or name in known or not (self.directory / name).exists():
+                continue
+            metrics = entry.get("metrics")
+            damaged.append(
+                CheckpointInfo(
+                    path=self.directory / name,
+                    seq=int(match.group("seq")),
+                    epoch=int(match.group("epoch")),
+                    step=int(match.group("step")),
+                    metrics=dict(metrics) if isinstance(metrics, dict) else {},
+                    created_at=str(entry.get("created_at", "")),
+                    sha256=str(entry.get("sha256", "")),
+                    size=int(entry.get("size", 0)) if isinstance(entry.get("size"), int) else 0,
+                )
+            )
+        return damaged
 
     def _clean_unfinished(self) -> None:
-        """Remove temp files of dead writers and payloads whose record never landed."""
+        """Remove temp files of dead writers and payloads whose record never landed.
+
+        A payload listed in ``index.json`` was committed once: if its record is
+        gone, that is damage to report, not an unfinished save, so it stays.
+        """
         clean_stale_temps(self.directory, include_own=True)
+        indexed = {e.get("file") for e in self._read_index()}
         for match in self._names():
-            if match is None:
+            if match is None or match.string in indexed:
                 continue
             payload = self.directory / match.string
             if not record_path(payload).exists():

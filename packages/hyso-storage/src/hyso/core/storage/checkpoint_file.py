@@ -98,6 +98,11 @@ def write_payload(path: Path, payload: Mapping[str, Any]) -> tuple[str, int]:
         try:
             with _crc32_disabled():
                 torch.save(dict(payload), writer)
+        except Exception as exc:
+            # torch reports a failed write as "unexpected pos"; surface the real cause
+            if writer.error is not None and writer.error is not exc:
+                raise writer.error from exc
+            raise
         finally:
             writer.close()
         size = writer.size
@@ -222,8 +227,16 @@ class _HashingWriter:
         self._hasher = hasher
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyso-ckpt-hash")
         self.size = 0
+        self.error: BaseException | None = None
 
     def write(self, data: Any) -> int:
+        try:
+            return self._write(data)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def _write(self, data: Any) -> int:
         view = memoryview(data)
         self.size += view.nbytes
         if view.nbytes < _PARALLEL_HASH_MIN:
