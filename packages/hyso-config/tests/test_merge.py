@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from hyso.core.config import Config, ConfigError, merge_config
+from hyso.core.config import (
+    Config,
+    ConfigError,
+    get_overrides,
+    get_source,
+    load_config_with_overrides,
+    merge_config,
+)
 
 
 def test_deep_merge_keeps_untouched_keys_and_replaces_lists() -> None:
@@ -42,3 +51,39 @@ def test_bad_replace_marker_and_non_mappings_are_errors() -> None:
         merge_config({}, {"optim": {"_replace_": "yes"}})
     with pytest.raises(ConfigError, match=r"override must be a mapping"):
         merge_config({}, [1])  # type: ignore[arg-type]
+
+
+def test_merging_into_a_loaded_config_keeps_the_run_record(base_file: Path) -> None:
+    cfg = load_config_with_overrides(base_file, ["training.lr=0.5"])
+    merged = merge_config(
+        cfg,
+        {
+            "training": {"epochs": 3, "device": 0, "progress_bar": False},
+            "model": {"act": {"_replace_": True, "name": "relu"}},
+            "data": "inline",
+        },
+    )
+    assert get_source(merged) == str(base_file)
+    overrides = get_overrides(merged)
+    assert overrides[0] == "training.lr=0.5"
+    assert "+training.progress_bar=false" in overrides
+    at = overrides.index("~training.device")  # a change of type: delete, then add
+    assert overrides[at + 1] == "+training.device=0"
+    assert load_config_with_overrides(base_file, overrides) == merged
+
+
+def test_merge_re_resolves_references_of_a_loaded_config(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("training: {lr: 0.1}\nsched: {max_lr: '${training.lr}'}\n", encoding="utf-8")
+    merged = merge_config(load_config_with_overrides(path), {"training": {"lr": 0.3}})
+    assert merged.sched.max_lr == 0.3
+    assert load_config_with_overrides(path, get_overrides(merged)) == merged
+
+
+def test_unnameable_keys_drop_the_source_rather_than_record_wrongly(base_file: Path) -> None:
+    cfg = load_config_with_overrides(base_file)
+    merged = merge_config(cfg, {"a.b": 1})
+    assert merged["a.b"] == 1
+    assert get_source(merged) is None and get_overrides(merged) == []
+    nested = merge_config(cfg, {"data": {"x.y": 1}})
+    assert load_config_with_overrides(base_file, get_overrides(nested)) == nested

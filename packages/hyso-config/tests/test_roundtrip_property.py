@@ -18,7 +18,10 @@ from hypothesis import strategies as st
 from hyso.core.config import (
     Config,
     apply_overrides,
+    get_overrides,
+    get_source,
     load_config,
+    load_config_with_overrides,
     merge_config,
     parse_overrides,
     save_config,
@@ -172,3 +175,25 @@ def _same_kind(old: Any) -> st.SearchStrategy[Any]:
     if isinstance(old, float):
         return floats | st.integers()
     return texts
+
+
+plain_texts = texts.filter(lambda t: "${" not in t)
+plain_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), floats, plain_texts),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
+    max_leaves=6,
+)
+plain_trees = st.dictionaries(keys, st.dictionaries(keys, plain_values, max_size=3), min_size=1)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=plain_trees, merges=st.lists(plain_trees, min_size=1, max_size=2))
+def test_merges_into_a_loaded_config_replay_from_its_record(tree: dict, merges: list) -> None:
+    """The recorded (source, overrides) of a merged config rebuild it exactly."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = save_config(tree, Path(folder) / "base.yaml")
+        cfg = load_config_with_overrides(path)
+        for mapping in merges:
+            cfg = merge_config(cfg, mapping)
+        assert get_source(cfg) == str(path)
+        assert load_config_with_overrides(path, get_overrides(cfg)) == cfg

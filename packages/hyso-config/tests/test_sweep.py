@@ -13,6 +13,7 @@ from hyso.core.config import (
     get_overrides,
     get_source,
     load_config,
+    load_config_with_overrides,
     sweep_label,
 )
 
@@ -48,8 +49,10 @@ def test_points_re_resolve_references_and_remember_overrides(tmp_path: Path) -> 
     path = write(tmp_path, "_base_: base.yaml\nsweep: {training.lr: [0.5, 0.25]}\n")
     points = expand_sweep(load_config(path))
     assert [p.sched.max_lr for p in points] == [0.5, 0.25]
-    assert get_overrides(points[1]) == ["training.lr=0.25"]
+    assert get_overrides(points[1]) == ["~sweep", "training.lr=0.25"]
     assert get_source(points[1]) == str(path)
+    rebuilt = load_config_with_overrides(get_source(points[1]), get_overrides(points[1]))
+    assert rebuilt == points[1]
 
 
 def test_labels_use_full_keys_when_last_parts_clash() -> None:

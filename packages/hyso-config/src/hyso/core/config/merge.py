@@ -21,7 +21,10 @@ def merge_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> Config
     """Deep-merge ``override`` over ``base`` into a new ``Config``; both inputs stay untouched.
 
     Mappings merge recursively; lists and scalars in ``override`` replace those in
-    ``base``; a mapping with ``_replace_: true`` replaces its counterpart whole.
+    ``base``; a mapping with ``_replace_: true`` replaces its counterpart whole. A
+    ``base`` loaded from a file re-resolves its ``${...}`` references after the merge,
+    passes on its source, and adds the merge to its overrides (``get_overrides``) as
+    ``key=value`` strings.
     """
     for name, arg in (("base", base), ("override", override)):
         if not isinstance(arg, Mapping):
@@ -30,9 +33,30 @@ def merge_config(base: Mapping[str, Any], override: Mapping[str, Any]) -> Config
                 f"got {type(arg).__name__}"
             )
     plain = to_plain(override)
+    meta = base._meta if isinstance(base, Config) else {}
+    raw = meta.get("raw")
+    start = to_plain(raw if raw is not None else base)
     if _wants_replace(plain, ""):
-        return Config(strip_markers(plain))
-    return Config(deep_merge(to_plain(base), plain))
+        tree = strip_markers(plain)
+    else:
+        tree = deep_merge(start, plain)
+    if raw is None:
+        return Config(tree)
+    # A config loaded from a file keeps its interpolations live (as overrides do), and
+    # the merge is remembered as override strings, so the run record
+    # load_config_with_overrides(source, overrides) rebuilds this result.
+    from .interpolation import resolve
+    from .overrides import mapping_to_overrides
+
+    result = Config(resolve(tree))
+    added = mapping_to_overrides(raw, plain, tree)
+    if added is None:  # not expressible as overrides: no longer rebuildable from a source
+        result._meta.update(raw=tree, source=None, overrides=[])
+    else:
+        result._meta.update(
+            raw=tree, source=meta.get("source"), overrides=[*meta.get("overrides", []), *added]
+        )
+    return result
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any], path: str = "") -> dict[str, Any]:

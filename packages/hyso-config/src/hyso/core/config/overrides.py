@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from .config import Config, iter_paths, to_plain
@@ -28,6 +28,7 @@ __all__ = [
     "apply_overrides",
     "build_config",
     "format_override",
+    "mapping_to_overrides",
     "parse_override",
     "parse_overrides",
     "parse_value",
@@ -42,6 +43,7 @@ _WORDS: dict[str, Any] = {
     **dict.fromkeys(("nan", ".nan", "NaN"), math.nan),
 }
 _SPACE = re.compile(r"\s")
+_NAMEABLE = re.compile(r"[^.=\s+~][^.=\s]*")
 
 
 class Override(NamedTuple):
@@ -166,6 +168,67 @@ def build_config(
 def format_override(key: str, value: Any) -> str:
     """The override string that sets ``key`` to ``value`` (``parse_override`` reads it back)."""
     return f"{key}={_format_value(value)}"
+
+
+def mapping_to_overrides(
+    base: Mapping[str, Any], override: Mapping[str, Any], merged: Mapping[str, Any]
+) -> list[str] | None:
+    """Override strings that turn ``base`` into ``merged = merge_config(base, override)``.
+
+    Keys missing from ``base`` get ``+``; a change of type is a deletion and an add;
+    a section holding keys an override cannot name (``a.b``, ``x=y``) is written
+    whole. ``None`` when a top-level key cannot be named at all.
+    """
+    out: list[str] = []
+
+    def walk(old: Mapping[str, Any], new: Mapping[str, Any], done: Any, prefix: str) -> None:
+        for key, value in new.items():
+            if key == REPLACE_KEY:
+                continue
+            path = f"{prefix}{key}"
+            exists = key in old
+            sub = old.get(key)
+            if isinstance(value, Mapping) and not all(map(_nameable, _all_keys(value))):
+                if exists:
+                    out.append(f"~{path}")
+                out.append("+" + format_override(path, done[key]))
+            elif isinstance(value, Mapping) and isinstance(sub, Mapping):
+                if value.get(REPLACE_KEY) is not True:
+                    walk(sub, value, done[key], path + ".")
+                    continue
+                out.append(format_override(path, to_plain(value)))  # keeps the marker
+            elif not exists:
+                out.append("+" + format_override(path, strip_markers(value)))
+            elif _fits(sub, value, path):
+                out.append(format_override(path, to_plain(value)))
+            else:  # a change of type: delete, then add
+                out.extend([f"~{path}", "+" + format_override(path, strip_markers(value))])
+
+    if not all(map(_nameable, override)):
+        return None
+    if override.get(REPLACE_KEY) is True:
+        return [f"~{k}" for k in base] + ["+" + format_override(k, v) for k, v in merged.items()]
+    walk(base, override, merged, "")
+    return out
+
+
+def _nameable(key: str) -> bool:
+    return key == REPLACE_KEY or _NAMEABLE.fullmatch(key) is not None
+
+
+def _all_keys(mapping: Mapping[str, Any]) -> Iterator[str]:
+    for key, value in mapping.items():
+        yield key
+        if isinstance(value, Mapping):
+            yield from _all_keys(value)
+
+
+def _fits(old: Any, new: Any, key: str) -> bool:
+    try:
+        _typed(to_plain(old), to_plain(new), key, Override("set", key, new, key))
+    except ConfigError:
+        return False
+    return True
 
 
 def _as_list(argv: Iterable[str]) -> list[str]:

@@ -37,6 +37,8 @@ def expand_sweep(cfg: Mapping[str, Any]) -> list[Config]:
     if spec is None:
         stripped._meta["sweep_label"] = ""
         return [stripped]
+    # Recorded so that load_config_with_overrides(source, overrides) rebuilds a point.
+    stripped._meta["overrides"] = [*base._meta.get("overrides", []), f"~{SWEEP_KEY}"]
     keys, grids = _validate(spec)
     names = _short_names(keys)
     points: list[Config] = []
