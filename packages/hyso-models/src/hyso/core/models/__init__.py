@@ -1,5 +1,43 @@
-"""Transformer models built from one set of reusable layers."""
+"""Transformer models built from one set of reusable layers.
+
+``HysoDecoderOnly`` (GPT/Llama style), ``HysoEncoderOnly`` (BERT style) and
+``HysoEncoderDecoder`` (T5 style); configs in :mod:`hyso.core.models.config`,
+layers in :mod:`hyso.core.models.layers`.
+"""
+
+from .config import (
+    DecoderOnlyConfig,
+    EncoderDecoderConfig,
+    EncoderOnlyConfig,
+    ModelConfigError,
+    TransformerConfig,
+    get_config,
+    list_configs,
+    register_config,
+)
+from .decoder_only import HysoDecoderOnly
+from .encoder_decoder import HysoEncoderDecoder
+from .encoder_only import HysoEncoderOnly
+from .pretrained import PretrainedFormatError, load_pretrained
+from .registry import build_model, model_class_for
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "DecoderOnlyConfig",
+    "EncoderDecoderConfig",
+    "EncoderOnlyConfig",
+    "HysoDecoderOnly",
+    "HysoEncoderDecoder",
+    "HysoEncoderOnly",
+    "ModelConfigError",
+    "PretrainedFormatError",
+    "TransformerConfig",
+    "__version__",
+    "build_model",
+    "get_config",
+    "list_configs",
+    "load_pretrained",
+    "model_class_for",
+    "register_config",
+]

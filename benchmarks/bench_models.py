@@ -1,0 +1,311 @@
+"""hyso-models against HF transformers: training-step speed, peak memory, greedy generation.
+
+Three pairs of the same shape (dim 256, 4 layers, 4 heads, vocab 8192, float32,
+random weights, nothing downloaded):
+
+* ``HysoDecoderOnly`` (SwiGLU, RMSNorm, RoPE) vs ``LlamaForCausalLM`` (sdpa)
+* ``HysoEncoderOnly`` (GELU, LayerNorm) vs ``BertForMaskedLM`` (sdpa)
+* ``HysoEncoderDecoder`` (GELU, RMSNorm) vs ``T5ForConditionalGeneration``
+
+Speed: both models of a pair live in one process and their steps alternate, so
+both see the same machine load; each figure is the best of N steps. Memory: each
+model trains in its own subprocess (RSS never shrinks) and reports its peak RSS
+(``resource.getrusage``) and the growth of RSS over the training steps.
+
+Usage: python benchmarks/bench_models.py [--quick] [--compile] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+DIM, LAYERS, HEADS, VOCAB = 256, 4, 4, 8192
+SEQ, BATCH = 256, 8
+PROMPT, NEW_TOKENS = 16, 256
+THREADS = 2
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+# -- model builders -----------------------------------------------------------------------
+
+
+def build(family: str, impl: str, compile: bool = False) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if impl == "hyso":
+        from hyso.core.models import HysoDecoderOnly, HysoEncoderDecoder, HysoEncoderOnly
+
+        common = dict(dim=DIM, num_layers=LAYERS, num_heads=HEADS, vocab_size=VOCAB)
+        if family == "decoder":
+            return HysoDecoderOnly(**common, max_seq_len=2 * SEQ, compile=compile)
+        if family == "encoder":
+            return HysoEncoderOnly(
+                **common, max_seq_len=2 * SEQ, mlp="gelu", norm="layernorm", compile=compile
+            )
+        return HysoEncoderDecoder(**common, max_seq_len=2 * SEQ, mlp="gelu", compile=compile)
+    if family == "decoder":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        hidden = -(-8 * DIM // (3 * 64)) * 64  # the same SwiGLU width as ours (704)
+        config = LlamaConfig(
+            vocab_size=VOCAB,
+            hidden_size=DIM,
+            intermediate_size=hidden,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            num_key_value_heads=HEADS,
+            max_position_embeddings=2 * SEQ,
+            tie_word_embeddings=True,
+        )
+        config._attn_implementation = "sdpa"
+        return LlamaForCausalLM(config)
+    if family == "encoder":
+        from transformers import BertConfig, BertForMaskedLM
+
+        config = BertConfig(
+            vocab_size=VOCAB,
+            hidden_size=DIM,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=4 * DIM,
+            max_position_embeddings=2 * SEQ,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+        )
+        config._attn_implementation = "sdpa"
+        return BertForMaskedLM(config)
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    config = T5Config(
+        vocab_size=VOCAB,
+        d_model=DIM,
+        d_kv=DIM // HEADS,
+        d_ff=4 * DIM,
+        num_layers=LAYERS,
+        num_decoder_layers=LAYERS,
+        num_heads=HEADS,
+        dropout_rate=0.0,
+        feed_forward_proj="gelu_new",
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        tie_word_embeddings=True,
+    )
+    return T5ForConditionalGeneration(config)
+
+
+def train_step_fn(family: str, impl: str, model: torch.nn.Module) -> Callable[[], None]:
+    """One forward + backward + AdamW step on a fixed random batch; the loss is computed
+    the same way for both implementations (token cross-entropy on returned logits)."""
+    gen = torch.Generator().manual_seed(1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ids = torch.randint(2, VOCAB, (BATCH, SEQ + 1), generator=gen)
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    if family == "encdec":
+        src = torch.randint(2, VOCAB, (BATCH, SEQ), generator=gen)
+        if impl == "hyso":
+
+            def logits() -> torch.Tensor:
+                return model(src, inputs)
+        else:
+
+            def logits() -> torch.Tensor:
+                return model(input_ids=src, decoder_input_ids=inputs).logits
+    elif impl == "hyso":
+
+        def logits() -> torch.Tensor:
+            return model(inputs)
+    else:
+
+        def logits() -> torch.Tensor:
+            return model(input_ids=inputs).logits
+
+    def step() -> None:
+        out = logits()
+        loss = F.cross_entropy(out.reshape(-1, VOCAB), targets.reshape(-1))
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def generate_fn(family: str, impl: str, model: torch.nn.Module) -> Callable[[], int]:
+    """Greedy generation of NEW_TOKENS from a PROMPT-token prompt, batch 1, KV cache."""
+    prompt = torch.randint(2, VOCAB, (1, PROMPT), generator=torch.Generator().manual_seed(2))
+    model.eval()
+    if impl == "hyso":
+
+        def run() -> int:
+            return model.generate(prompt, NEW_TOKENS).shape[1]
+    else:
+        model.generation_config.eos_token_id = None
+        model.generation_config.pad_token_id = 0
+
+        def run() -> int:
+            with torch.inference_mode():
+                return model.generate(
+                    prompt,
+                    max_new_tokens=NEW_TOKENS,
+                    min_new_tokens=NEW_TOKENS,
+                    do_sample=False,
+                    use_cache=True,
+                ).shape[1]
+
+    return run
+
+
+def best_of(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Alternate the functions ``repeats`` times; the best wall time of each, in seconds."""
+    best = {name: float("inf") for name in fns}
+    for fn in fns.values():  # warm-up (allocator, lazy init, compilation)
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+# -- subprocess workers ---------------------------------------------------------------------
+
+
+def memory_worker(family: str, impl: str, steps: int) -> dict[str, float]:
+    torch.set_num_threads(THREADS)
+    model = build(family, impl)
+    step = train_step_fn(family, impl, model)
+    before = current_rss_mb()
+    for _ in range(steps):
+        step()
+    return {"peak_rss_mb": peak_rss_mb(), "step_growth_mb": peak_rss_mb() - before}
+
+
+def run_memory(family: str, impl: str, steps: int) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--memory-worker", family, impl, str(steps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, decoder only")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--families", default=None, help="comma list: decoder,encoder,encdec")
+    parser.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_worker:
+        family, impl, steps = args.memory_worker
+        print(json.dumps(memory_worker(family, impl, int(steps))))
+        return 0
+
+    torch.set_num_threads(THREADS)
+    repeats = args.repeats or (3 if args.quick else 6)
+    families = (args.families or ("decoder" if args.quick else "decoder,encoder,encdec")).split(",")
+    print(
+        f"torch {torch.__version__}, {THREADS} threads, float32; dim {DIM}, {LAYERS} layers, "
+        f"{HEADS} heads, vocab {VOCAB}; train batch {BATCH} x seq {SEQ}; "
+        f"generate {NEW_TOKENS} tokens from {PROMPT}, batch 1; best of {repeats}\n",
+        flush=True,
+    )
+    rows: list[tuple[str, str, str, str, str]] = []
+    names = {
+        "decoder": "LlamaForCausalLM",
+        "encoder": "BertForMaskedLM",
+        "encdec": "T5ForConditionalGeneration",
+    }
+    for family in families:
+        hf_name = names[family]
+        models = {"hyso": build(family, "hyso"), "hf": build(family, "hf")}
+        if args.compile:
+            models["hyso+compile"] = build(family, "hyso", compile=True)
+        steps = {
+            name: train_step_fn(family, "hf" if name == "hf" else "hyso", m)
+            for name, m in models.items()
+        }
+        times = best_of(steps, repeats)
+        tokens = BATCH * SEQ
+        hf_tps = tokens / times["hf"]
+        rows.append(
+            (
+                family,
+                "train tokens/s",
+                f"{hf_tps:,.0f}",
+                f"{tokens / times['hyso']:,.0f}",
+                f"{times['hf'] / times['hyso']:.2f}x",
+            )
+        )
+        if args.compile:
+            rows.append(
+                (
+                    family,
+                    "train tokens/s (compile)",
+                    f"{hf_tps:,.0f}",
+                    f"{tokens / times['hyso+compile']:,.0f}",
+                    f"{times['hf'] / times['hyso+compile']:.2f}x",
+                )
+            )
+        mem = {impl: run_memory(family, impl, 3) for impl in ("hf", "hyso")}
+        rows.append(
+            (
+                family,
+                "train peak RSS MB",
+                f"{mem['hf']['peak_rss_mb']:.0f}",
+                f"{mem['hyso']['peak_rss_mb']:.0f}",
+                f"{mem['hyso']['peak_rss_mb'] / mem['hf']['peak_rss_mb']:.2f}x",
+            )
+        )
+        rows.append(
+            (
+                family,
+                "train RSS growth MB",
+                f"{mem['hf']['step_growth_mb']:.0f}",
+                f"{mem['hyso']['step_growth_mb']:.0f}",
+                f"{mem['hyso']['step_growth_mb'] / mem['hf']['step_growth_mb']:.2f}x",
+            )
+        )
+        if family != "encoder":
+            gens = {name: generate_fn(family, name, models[name]) for name in ("hyso", "hf")}
+            gen_times = best_of(gens, max(2, repeats // 2))
+            rows.append(
+                (
+                    family,
+                    "greedy generate tokens/s",
+                    f"{NEW_TOKENS / gen_times['hf']:,.0f}",
+                    f"{NEW_TOKENS / gen_times['hyso']:,.0f}",
+                    f"{gen_times['hf'] / gen_times['hyso']:.2f}x",
+                )
+            )
+        print(f"{family} vs {hf_name}: done", flush=True)
+        del models
+
+    print("\n| model | measure | HF transformers | hyso | hyso / HF |")
+    print("|---|---|---:|---:|---:|")
+    for family, measure, hf, ours, ratio in rows:
+        print(f"| {family} vs {names[family]} | {measure} | {hf} | {ours} | {ratio} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Model configs: plain dataclasses, importable without torch.
+
+Every family shares :class:`TransformerConfig`; the family classes add only what
+is theirs. ``from_dict`` rejects unknown keys by name, and ``__post_init__``
+resolves defaults (``num_heads = dim // 64``) and validates every value, so a
+bad config fails at construction with a :class:`ModelConfigError`, never deep
+inside a forward pass.
+
+Named configs live in a small registry: ``get_config("debug")`` is the tiny
+model the tests use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+__all__ = [
+    "FAMILIES",
+    "DecoderOnlyConfig",
+    "EncoderDecoderConfig",
+    "EncoderOnlyConfig",
+    "ModelConfigError",
+    "TransformerConfig",
+    "config_class_for",
+    "get_config",
+    "list_configs",
+    "register_config",
+]
+
+MLP_KINDS = ("swiglu", "gelu")
+NORM_KINDS = ("rmsnorm", "layernorm")
+# Keys accepted by ``from_dict`` as spellings of a field (the configs/ files say ``layers``).
+ALIASES = {"layers": "num_layers", "n_layers": "num_layers", "n_heads": "num_heads"}
+# Keys that name the family; accepted when they agree with the class being built.
+FAMILY_KEYS = ("name", "family")
+
+C = TypeVar("C", bound="TransformerConfig")
+
+
+class ModelConfigError(ValueError):
+    """A model config key has a bad value, is unknown, or is missing."""
+
+
+@dataclass
+class TransformerConfig:
+    """Hyper-parameters shared by every family.
+
+    ``num_heads`` defaults to ``dim // 64`` (at least 1), ``num_kv_heads`` to
+    ``num_heads`` (fewer gives grouped-query attention), ``hidden_dim`` to
+    ``8 * dim / 3`` rounded up to a multiple of 64 for SwiGLU and ``4 * dim``
+    for GELU. ``drop_path`` is the stochastic-depth rate of the last block; it
+    grows linearly from 0 at the first.
+    """
+
+    family: ClassVar[str] = "transformer"
+
+    dim: int
+    num_layers: int
+    vocab_size: int
+    num_heads: int | None = None
+    num_kv_heads: int | None = None
+    max_seq_len: int = 1024
+    mlp: str = "swiglu"
+    norm: str = "rmsnorm"
+    hidden_dim: int | None = None
+    dropout: float = 0.0
+    drop_path: float = 0.0
+    tie_embeddings: bool = True
+    bias: bool = False
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-5
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        for key in ("dim", "num_layers", "vocab_size", "max_seq_len"):
+            _check_int(key, getattr(self, key), minimum=1)
+        if self.num_heads is None:
+            self.num_heads = max(1, self.dim // 64)
+        _check_int("num_heads", self.num_heads, minimum=1)
+        if self.dim % self.num_heads:
+            raise ModelConfigError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
+        if (self.dim // self.num_heads) % 2:
+            raise ModelConfigError(
+                f"head size dim/num_heads = {self.dim // self.num_heads} must be even for RoPE"
+            )
+        if self.num_kv_heads is None:
+            self.num_kv_heads = self.num_heads
+        _check_int("num_kv_heads", self.num_kv_heads, minimum=1)
+        if self.num_heads % self.num_kv_heads:
+            raise ModelConfigError(
+                f"num_heads {self.num_heads} is not divisible by num_kv_heads {self.num_kv_heads}"
+            )
+        if self.mlp not in MLP_KINDS:
+            raise ModelConfigError(f"unknown mlp {self.mlp!r}; expected one of {MLP_KINDS}")
+        if self.norm not in NORM_KINDS:
+            raise ModelConfigError(f"unknown norm {self.norm!r}; expected one of {NORM_KINDS}")
+        if self.hidden_dim is None:
+            self.hidden_dim = (
+                -(-8 * self.dim // (3 * 64)) * 64 if self.mlp == "swiglu" else 4 * self.dim
+            )
+        _check_int("hidden_dim", self.hidden_dim, minimum=1)
+        for key in ("dropout", "drop_path"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ModelConfigError(f"{key} must be a number, got {value!r}")
+            if not 0.0 <= value < 1.0:
+                raise ModelConfigError(f"{key} must be in [0, 1), got {value}")
+        for key in ("rope_base", "norm_eps", "init_std"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ModelConfigError(f"{key} must be a positive number, got {value!r}")
+        for key in ("tie_embeddings", "bias"):
+            if not isinstance(getattr(self, key), bool):
+                raise ModelConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
+
+    @property
+    def head_dim(self) -> int:
+        """Size of one attention head: ``dim // num_heads``."""
+        return self.dim // self.num_heads  # type: ignore[operator]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of every field, defaults resolved."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[C], data: Mapping[str, Any] | Any, **overrides: Any) -> C:
+        """Build from a mapping, a config dataclass or any object with ``to_dict()``.
+
+        ``overrides`` win over ``data``. Unknown keys raise :class:`ModelConfigError`
+        naming them; ``layers`` is read as ``num_layers``; a ``name``/``family`` key
+        must name this family.
+        """
+        values = dict(_as_mapping(data))
+        values.update(overrides)
+        for key in FAMILY_KEYS:
+            if key in values:
+                named = values.pop(key)
+                if named is not None and str(named).replace("-", "_") != cls.family:
+                    raise ModelConfigError(
+                        f"config {key} {named!r} does not match {cls.__name__} "
+                        f"(family {cls.family!r})"
+                    )
+        for alias, target in ALIASES.items():
+            if alias in values:
+                if target in values and values[target] != values[alias]:
+                    raise ModelConfigError(
+                        f"config gives both {alias}={values[alias]!r} and "
+                        f"{target}={values[target]!r}"
+                    )
+                values[target] = values.pop(alias)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ModelConfigError(
+                f"unknown key(s) for {cls.__name__}: {', '.join(unknown)}; "
+                f"known keys: {', '.join(sorted(known))}"
+            )
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in values
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise ModelConfigError(f"missing key(s) for {cls.__name__}: {', '.join(missing)}")
+        return cls(**values)
+
+
+@dataclass
+class DecoderOnlyConfig(TransformerConfig):
+    """A causal language model (GPT/Llama style)."""
+
+    family: ClassVar[str] = "decoder_only"
+
+
+@dataclass
+class EncoderOnlyConfig(TransformerConfig):
+    """A bidirectional encoder with a per-token (masked-LM) head (BERT style)."""
+
+    family: ClassVar[str] = "encoder_only"
+
+
+@dataclass
+class EncoderDecoderConfig(TransformerConfig):
+    """An encoder and a causal decoder with cross-attention (T5 style).
+
+    ``num_layers`` counts encoder blocks; ``num_decoder_layers`` defaults to it.
+    Generation starts every target with ``decoder_start_token_id``.
+    """
+
+    family: ClassVar[str] = "encoder_decoder"
+
+    num_decoder_layers: int | None = None
+    decoder_start_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_decoder_layers is None:
+            self.num_decoder_layers = self.num_layers
+        _check_int("num_decoder_layers", self.num_decoder_layers, minimum=1)
+        _check_int("decoder_start_token_id", self.decoder_start_token_id, minimum=0)
+        if self.decoder_start_token_id >= self.vocab_size:
+            raise ModelConfigError(
+                f"decoder_start_token_id {self.decoder_start_token_id} is not below "
+                f"vocab_size {self.vocab_size}"
+            )
+
+
+FAMILIES: dict[str, type[TransformerConfig]] = {
+    cls.family: cls for cls in (DecoderOnlyConfig, EncoderOnlyConfig, EncoderDecoderConfig)
+}
+
+
+def config_class_for(family: str) -> type[TransformerConfig]:
+    """The config class of ``family`` (``decoder_only``, ``encoder_only``, ``encoder_decoder``)."""
+    key = family.replace("-", "_")
+    if key not in FAMILIES:
+        raise ModelConfigError(f"unknown model family {family!r}; expected one of {list(FAMILIES)}")
+    return FAMILIES[key]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    family: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_config(name: str, family: str, **values: Any) -> None:
+    """Register a named config; ``values`` are validated now, by building it once."""
+    config_class_for(family).from_dict(values)
+    _REGISTRY[name] = _Entry(family=family.replace("-", "_"), values=dict(values))
+
+
+def get_config(name: str, family: str | None = None, **overrides: Any) -> TransformerConfig:
+    """A fresh copy of the named config, as ``family`` if given (else its own family)."""
+    if name not in _REGISTRY:
+        raise ModelConfigError(f"unknown config name {name!r}; known: {', '.join(list_configs())}")
+    entry = _REGISTRY[name]
+    return config_class_for(family or entry.family).from_dict(entry.values, **overrides)
+
+
+def list_configs() -> list[str]:
+    """Names of the registered configs, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _check_int(key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ModelConfigError(f"{key} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ModelConfigError(f"{key} must be >= {minimum}, got {value}")
+
+
+def _as_mapping(data: Any) -> Mapping[str, Any]:
+    if isinstance(data, TransformerConfig):
+        return data.to_dict()
+    if isinstance(data, Mapping):
+        return data
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return dataclasses.asdict(data)
+    to_dict = getattr(data, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    raise ModelConfigError(
+        f"expected a mapping, a config dataclass or an object with to_dict(), "
+        f"got {type(data).__name__}"
+    )
+
+
+# A tiny model for tests: grouped-query attention (4 heads, 2 kv heads), 2 blocks.
+register_config(
+    "debug",
+    "decoder_only",
+    dim=32,
+    num_layers=2,
+    vocab_size=97,
+    num_heads=4,
+    num_kv_heads=2,
+    max_seq_len=64,
+)
+# The shape the benchmarks compare against HF transformers.
+register_config(
+    "bench-256",
+    "decoder_only",
+    dim=256,
+    num_layers=4,
+    vocab_size=8192,
+    num_heads=4,
+    max_seq_len=512,
+)
+register_config("small", "decoder_only", dim=512, num_layers=8, vocab_size=32000, max_seq_len=1024)

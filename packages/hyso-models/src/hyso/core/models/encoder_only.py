@@ -1,0 +1,54 @@
+"""Encoder-only model with a per-token (masked-LM) head (BERT style).
+
+token embedding -> N pre-norm blocks (bidirectional self-attention with RoPE,
+MLP) -> final norm -> LM head over every position.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import HysoModel, make_blocks
+from .config import EncoderOnlyConfig
+from .layers import RotaryEmbedding, build_norm
+from .masks import padding_mask
+
+__all__ = ["EncoderOnlyConfig", "HysoEncoderOnly"]
+
+
+class HysoEncoderOnly(HysoModel):
+    """A bidirectional encoder: ``forward(input_ids, attention_mask=None) -> logits (B, T, V)``."""
+
+    config_class = EncoderOnlyConfig
+    is_encoder_decoder = False
+    config: EncoderOnlyConfig
+
+    def __init__(self, config: EncoderOnlyConfig | None = None, **kwargs) -> None:
+        super().__init__(config, **kwargs)
+        c = self.config
+        self.tok_emb = nn.Embedding(c.vocab_size, c.dim)
+        self.emb_dropout = nn.Dropout(c.dropout)
+        self.rope = RotaryEmbedding(c.head_dim, c.max_seq_len, c.rope_base)
+        self.blocks = make_blocks(c, c.num_layers)
+        self.norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
+        self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
+        self._finish_init(c.num_layers)
+
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Final hidden states ``(B, T, C)`` (normalised); padding keys are ignored."""
+        self._check_ids(input_ids, "input_ids")
+        mask = self._check_mask(attention_mask, input_ids, "attention_mask")
+        attn_mask = None if mask is None else padding_mask(mask, input_ids.shape[1])
+        x = self.emb_dropout(self.tok_emb(input_ids))  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, self.rope, attn_mask)
+        return self.norm(x)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-token logits ``(B, T, V)``."""
+        return self.lm_head(self.encode(input_ids, attention_mask))

@@ -1,0 +1,173 @@
+"""Multi-head attention on ``F.scaled_dot_product_attention``, with a preallocated KV cache.
+
+Shapes: ``B`` batch, ``T`` query length, ``S`` key length, ``H`` query heads,
+``G`` key/value heads (``G < H`` is grouped-query attention: each key/value head
+serves ``H // G`` query heads), ``hs`` head size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rope import RotaryEmbedding
+
+__all__ = ["CrossAttention", "KVCache", "SelfAttention", "attention"]
+
+
+class KVCache:
+    """Keys and values of one attention layer, preallocated for ``max_len`` positions.
+
+    ``update`` writes the new keys in place and returns views of everything
+    cached so far: no per-step allocation of the cache, no copies of old entries.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        num_kv_heads: int,
+        max_len: int,
+        head_dim: int,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        shape = (batch_size, num_kv_heads, max_len, head_dim)  # (B, G, L, hs)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.max_len = max_len
+        self.length = 0
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ``k``/``v`` of shape ``(B, G, T, hs)``; return all cached ``(B, G, S, hs)``."""
+        start, end = self.length, self.length + k.shape[2]
+        if end > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} positions; {end} were requested")
+        self.k[:, :, start:end] = k
+        self.v[:, :, start:end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+    def reset(self) -> None:
+        """Forget every cached position (the storage is kept for reuse)."""
+        self.length = 0
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """Scaled dot-product attention of ``q (B, H, T, hs)`` over ``k, v (B, G, S, hs)``.
+
+    ``attn_mask`` is boolean, ``True`` where a query may attend, broadcastable
+    to ``(B, H, T, S)``.
+    """
+    gqa = k.shape[1] != q.shape[1]
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, enable_gqa=gqa
+    )
+
+
+class SelfAttention(nn.Module):
+    """Self-attention with one fused q/k/v projection and RoPE on queries and keys."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        num_kv_heads: int | None = None,
+        bias: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        num_kv_heads = num_kv_heads or num_heads
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        if num_heads % num_kv_heads:
+            raise ValueError(
+                f"num_heads {num_heads} is not divisible by num_kv_heads {num_kv_heads}"
+            )
+        self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
+        self.head_dim = dim // num_heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(dim, (num_heads + 2 * num_kv_heads) * self.head_dim, bias=bias)
+        self.out = nn.Linear(dim, dim, bias=bias)
+        self.resid_dropout = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: RotaryEmbedding | None = None,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+        cache: KVCache | None = None,
+        offset: int = 0,
+    ) -> torch.Tensor:
+        """Attend ``x (B, T, C)`` to itself (and to ``cache``); positions start at ``offset``."""
+        B, T, C = x.shape
+        H, G, hs = self.num_heads, self.num_kv_heads, self.head_dim
+        qkv = self.qkv(x).view(B, T, H + 2 * G, hs)  # (B, T, H+2G, hs)
+        if rope is not None:
+            qk = rope(qkv[:, :, : H + G], offset)  # rotate queries and keys in one pass
+            q, k = qk.split((H, G), dim=2)
+        else:
+            q, k = qkv[:, :, :H], qkv[:, :, H : H + G]
+        v = qkv[:, :, H + G :]
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H|G, T, hs)
+        if cache is not None:
+            k, v = cache.update(k, v)  # (B, G, S, hs)
+        dropout_p = self.dropout if self.training else 0.0
+        y = attention(q, k, v, attn_mask, is_causal, dropout_p)  # (B, H, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self.resid_dropout(self.out(y))
+
+
+class CrossAttention(nn.Module):
+    """Queries from ``x``, keys and values from an encoder's ``memory`` (no RoPE)."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        num_kv_heads: int | None = None,
+        bias: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        num_kv_heads = num_kv_heads or num_heads
+        self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
+        self.head_dim = dim // num_heads
+        self.dropout = dropout
+        self.q = nn.Linear(dim, dim, bias=bias)
+        self.kv = nn.Linear(dim, 2 * num_kv_heads * self.head_dim, bias=bias)
+        self.out = nn.Linear(dim, dim, bias=bias)
+        self.resid_dropout = nn.Dropout(dropout)
+
+    def project_memory(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values ``(B, G, S, hs)`` of ``memory (B, S, C)``; reusable across steps."""
+        B, S, _ = memory.shape
+        kv = self.kv(memory).view(B, S, 2 * self.num_kv_heads, self.head_dim)  # (B, S, 2G, hs)
+        k, v = kv.transpose(1, 2).chunk(2, dim=1)  # (B, G, S, hs) each
+        return k, v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory_kv: tuple[torch.Tensor, torch.Tensor],
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attend ``x (B, T, C)`` to projected memory; ``attn_mask`` masks memory padding."""
+        B, T, C = x.shape
+        q = self.q(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hs)
+        k, v = memory_kv
+        dropout_p = self.dropout if self.training else 0.0
+        y = attention(q, k, v, attn_mask, False, dropout_p)  # (B, H, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self.resid_dropout(self.out(y))

@@ -1,0 +1,144 @@
+"""Save and load models: ``config.json`` plus weights in safetensors.
+
+A saved folder holds ``config.json`` (``format_version``, the family, the dtype
+and every config field) and ``model.safetensors``. Tied weights are stored once.
+Both files are written atomically (temp file in the same folder, fsync, rename),
+and loading never executes anything: safetensors holds only tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors.torch import load_file, save
+
+from .config import config_class_for
+
+if TYPE_CHECKING:
+    from .base import HysoModel
+
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT_VERSION",
+    "WEIGHTS_NAME",
+    "PretrainedFormatError",
+    "load_pretrained",
+    "read_pretrained_config",
+    "save_pretrained",
+]
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class PretrainedFormatError(ValueError):
+    """A saved model folder is missing a file, or holds something this version cannot read."""
+
+
+def save_pretrained(model: HysoModel, directory: str | os.PathLike[str]) -> Path:
+    """Write ``model`` to ``directory`` (created if needed); return the folder."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, torch.dtype, tuple[int, ...]]] = set()
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape))
+        if key in seen:  # a tied weight: stored once, re-tied by the constructor
+            continue
+        seen.add(key)
+        tensors[name] = tensor.detach().to("cpu").contiguous()
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    blob = save(tensors, metadata={"format_version": str(FORMAT_VERSION), "family": model.family})
+    _atomic_write(folder / WEIGHTS_NAME, blob)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "family": model.family,
+        "dtype": dtype,
+        "config": model.config.to_dict(),
+    }
+    _atomic_write(folder / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
+    return folder
+
+
+def read_pretrained_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed, checked ``config.json`` of a saved model folder."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise PretrainedFormatError(f"{path}: no such file; not a saved hyso model folder")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise PretrainedFormatError(f"{path}: invalid JSON ({exc})") from exc
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version != FORMAT_VERSION:
+        raise PretrainedFormatError(
+            f"{path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})"
+        )
+    for key in ("family", "config", "dtype"):
+        if key not in meta:
+            raise PretrainedFormatError(f"{path}: missing key {key!r}")
+    return meta
+
+
+def load_pretrained(
+    directory: str | os.PathLike[str],
+    expected_class: type[HysoModel] | None = None,
+    map_location: str | torch.device = "cpu",
+) -> HysoModel:
+    """Rebuild the model saved in ``directory``, bit-identical to the saved one."""
+    from .registry import model_class_for
+
+    folder = Path(directory)
+    meta = read_pretrained_config(folder)
+    cls = model_class_for(meta["family"])
+    if expected_class is not None and not issubclass(cls, expected_class):
+        raise PretrainedFormatError(
+            f"{folder / CONFIG_NAME}: holds a {meta['family']} model, "
+            f"not a {expected_class.__name__}"
+        )
+    config = config_class_for(meta["family"]).from_dict(meta["config"])
+    dtype = getattr(torch, str(meta["dtype"]), None)
+    if not isinstance(dtype, torch.dtype):
+        raise PretrainedFormatError(f"{folder / CONFIG_NAME}: unknown dtype {meta['dtype']!r}")
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise PretrainedFormatError(f"{weights}: no such file")
+    model = cls(config).to(dtype)
+    state = load_file(str(weights), device=str(map_location))
+    own = model.state_dict()
+    missing = set(own) - set(state)
+    stored = {own[k].data_ptr() for k in state if k in own}
+    untied = sorted(k for k in missing if own[k].data_ptr() not in stored)
+    unexpected = sorted(set(state) - set(own))
+    if untied or unexpected:
+        raise PretrainedFormatError(
+            f"{weights}: weights do not match the config "
+            f"(missing: {untied or 'none'}; unexpected: {unexpected or 'none'})"
+        )
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(own[name].shape):
+            raise PretrainedFormatError(
+                f"{weights}: {name} has shape {tuple(tensor.shape)}, "
+                f"config expects {tuple(own[name].shape)}"
+            )
+    model.load_state_dict(state, strict=False)
+    return model.to(map_location)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
