@@ -184,3 +184,14 @@ def test_a_file_from_a_newer_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"_format_version_ is 99.*upgrade"):
         load_config(path)
     assert load_config(write(tmp_path, "d.yaml", "_format_version_: 1\nx: 1\n")) == {"x": 1}
+
+
+def test_alias_bombs_are_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):  # 10**9 values once expanded
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    path = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"expands to more than 1,000,000 values") as info:
+        load_config(path)
+    assert str(path) in str(info.value)

@@ -30,6 +30,7 @@ __all__ = ["HysoDumper", "HysoLoader", "dump_yaml", "load_yaml"]
 _TAG = "tag:yaml.org,2002:"
 _AMBIGUOUS_TAG = "tag:hyso,2026:ambiguous-bool"
 _DIGITS = r"[0-9](?:_?[0-9])*"
+MAX_VALUES = 1_000_000
 _FOLDED = frozenset("\r\x85\u2028\u2029")
 _EXP = r"(?:[eE][-+]?[0-9]+)"
 
@@ -168,13 +169,35 @@ class HysoDumper(yaml.SafeDumper):
 HysoDumper.add_representer(str, HysoDumper.represent_str)
 
 
-def load_yaml(text: str) -> Any:
-    """Parse one YAML document with ``HysoLoader`` (raises ``yaml.YAMLError``)."""
+def load_yaml(text: str, max_values: int = MAX_VALUES) -> Any:
+    """Parse one YAML document with ``HysoLoader`` (raises ``yaml.YAMLError``).
+
+    Aliases may repeat a node many times over ("billion laughs"); a document that
+    expands to more than ``max_values`` values is refused before anything copies it.
+    """
     loader = HysoLoader(text)
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     finally:
         loader.dispose()
+    _check_size(data, max_values)
+    return data
+
+
+def _check_size(data: Any, limit: int) -> None:
+    count, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            raise yaml.YAMLError(
+                f"the document expands to more than {limit:,} values (through aliases?); "
+                "config files are expected to be far smaller"
+            )
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def dump_yaml(data: Any, *, flow: bool = False) -> str:

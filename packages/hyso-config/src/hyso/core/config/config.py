@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from .errors import ConfigError, suggest
+from .errors import ConfigError, did_you_mean, suggest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 else:
     _MappingBase = Mapping
 
-__all__ = ["Config", "get_overrides", "get_source", "iter_paths", "to_plain"]
+__all__ = ["Config", "get_overrides", "get_source", "iter_paths", "suggest_key", "to_plain"]
 
 _SCALARS = (str, int, float, bool, type(None))
 _MISSING = object()
@@ -104,8 +104,7 @@ class Config(_MappingBase):
                 continue
             if default is not _MISSING:
                 return default
-            hint = suggest(path, iter_paths(self))
-            raise ConfigError(f"config has no key '{path}'{hint}")
+            raise ConfigError(f"config has no key '{path}'{suggest_key(path, self)}")
         return node
 
     def __repr__(self) -> str:
@@ -140,6 +139,41 @@ def iter_paths(mapping: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
         yield path
         if isinstance(value, Mapping):
             yield from iter_paths(value, path + ".")
+
+
+def suggest_key(path: str, tree: Mapping[str, Any]) -> str:
+    """A did-you-mean hint for the missing dotted ``path`` in ``tree`` ("" when none is close).
+
+    Where ``path``'s sections exist, the keys beside the missing one are compared by
+    name (``training.lrr`` -> ``training.lr``); otherwise every path in the tree.
+    """
+    parts = path.split(".")
+    node: Any = tree
+    depth = 0
+    while depth < len(parts) - 1 and isinstance(node, Mapping) and parts[depth] in node:
+        node = node[parts[depth]]
+        depth += 1
+    if isinstance(node, Mapping) and node:
+        import difflib
+
+        head = "".join(f"{p}." for p in parts[:depth])
+        rest = parts[depth + 1 :]
+        names = []
+        for name in difflib.get_close_matches(parts[depth], [str(k) for k in node], 3, 0.6):
+            # A misspelt section (``trainng.lr``) points at the full key when it exists.
+            full = ".".join([name, *rest])
+            names.append(full if rest and _has_path(node[name], rest) else name)
+        if names:
+            return did_you_mean([head + n for n in names])
+    return suggest(path, iter_paths(tree))
+
+
+def _has_path(node: Any, parts: list[str]) -> bool:
+    for part in parts:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def to_plain(value: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "a_kind", "kind", "suggest"]
+__all__ = ["ConfigError", "a_kind", "did_you_mean", "kind", "suggest"]
 
 
 class ConfigError(ValueError):
@@ -28,8 +28,11 @@ class ConfigError(ValueError):
         self.column = column
 
 
-def suggest(key: str, candidates: Iterable[str], limit: int = 3) -> str:
-    """Return ``"; did you mean 'a' or 'b'?"`` for the candidates closest to ``key``, or ``""``."""
+def suggest(key: str, candidates: Iterable[str], limit: int = 3, prefix: str = "") -> str:
+    """Return ``"; did you mean 'a' or 'b'?"`` for the candidates closest to ``key``, or ``""``.
+
+    ``prefix`` is put before each suggestion shown (the section the candidates are in).
+    """
     import difflib
 
     pool = sorted(set(candidates))
@@ -39,9 +42,14 @@ def suggest(key: str, candidates: Iterable[str], limit: int = 3) -> str:
     for cand in pool:
         if cand not in close and cand.rsplit(".", 1)[-1] == last and len(close) < limit:
             close.append(cand)
-    if not close:
+    return did_you_mean([prefix + c for c in close])
+
+
+def did_you_mean(names: list[str]) -> str:
+    """``"; did you mean 'a', 'b' or 'c'?"`` (``""`` for no names)."""
+    if not names:
         return ""
-    quoted = [f"'{c}'" for c in close]
+    quoted = [f"'{n}'" for n in names]
     listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
     return f"; did you mean {listed}?"
 

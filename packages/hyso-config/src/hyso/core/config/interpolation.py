@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .config import Config, iter_paths, to_plain
-from .errors import ConfigError, a_kind, suggest
+from .config import Config, suggest_key, to_plain
+from .errors import ConfigError, a_kind
 
 __all__ = ["escape", "escape_tree", "has_interpolation", "resolve", "resolve_interpolations"]
 
@@ -136,7 +136,7 @@ class _Resolver:
             )
         path = tuple(expr.split("."))
         if self.lookup(path) is _MISSING:
-            hint = suggest(expr, iter_paths(self.root))
+            hint = suggest_key(expr, self.root)
             raise ConfigError(f"key '{where}' refers to ${{{expr}}}, which does not exist{hint}")
         return self.resolve_path(path)
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from .config import Config, iter_paths, to_plain
+from .config import Config, suggest_key, to_plain
 from .errors import ConfigError, a_kind, kind, suggest
 from .interpolation import escape_tree, has_interpolation
 from .merge import REPLACE_KEY, strip_markers
@@ -352,7 +352,7 @@ def _typed(old: Any, new: Any, key: str, ov: Override) -> Any:
 
 
 def _missing(tree: dict[str, Any], ov: Override, key: str) -> None:
-    hint = suggest(key, iter_paths(tree))
+    hint = suggest_key(key, tree)
     add = "" if ov.op == "delete" else f"; to add a new key write +{ov.text.lstrip('+')}"
     raise ConfigError(f"override {ov.text!r}: no key '{key}' in the config{hint}{add}")
 
