@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         prompt=args.prompt,
         sample_tokens=args.sample_tokens,
     )
-    print_outcome(outcome)
+    if "rank" not in outcome.extra:  # only rank 0 reports
+        print_outcome(outcome)
     return 0
 
 
@@ -119,7 +120,8 @@ def print_outcome(o: TrainOutcome, file: Any = None) -> None:
         )
     print(
         f"steps: {o.steps}, parameters: {format_count(o.num_parameters)}, "
-        f"training time: {o.train_seconds:.1f}s",
+        f"training time: {o.train_seconds:.1f}s wall, "
+        f"{o.extra.get('cpu_seconds', math.nan):.1f}s CPU",
         file=out,
     )
     print(f"run folder: {o.run_dir}", file=out)
@@ -142,13 +144,12 @@ def train_from_config(
         CheckpointConfig,
         CheckpointManager,
         Manifest,
-        RunPathFactory,
         get_logger,
         load_manifest,
         save_manifest,
         set_global_seed,
     )
-    from hyso.core.train import Trainer
+    from hyso.core.train import Trainer, create_run_paths, init_distributed
 
     plain = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
     model_cfg = dict(plain.get("model") or {})
@@ -159,7 +160,14 @@ def train_from_config(
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
     _set_threads(training.get("num_threads"))
-    prepared = prepare_data(data_cfg, log=say)
+    # Under torchrun, rank 0 builds the tokenizer and token cache; the others then read it.
+    dist = init_distributed(training.get("device"), training.get("dist_timeout_s", 300.0))
+    rank0 = dist.is_rank_zero
+    if not rank0:
+        dist.barrier()
+    prepared = prepare_data(data_cfg, log=say if rank0 else _quiet)
+    if rank0:
+        dist.barrier()
     seq_len = int(data_cfg.get("seq_len") or model_cfg.get("max_seq_len") or 128)
     batch_size = int(training.get("batch_size", 16))
     seed = int(training.get("seed", 0) or 0)
@@ -177,11 +185,12 @@ def train_from_config(
     epochs = int(training.get("epochs") or 1)
     accum = int(training.get("grad_accum_steps") or 1)
     optimizer = make_optimizer(model, training)
-    scheduler = make_scheduler(optimizer, training, epochs, len(train_loader) // accum)
+    steps_per_epoch = len(train_loader) // accum // max(1, dist.world_size)  # after sharding
+    scheduler = make_scheduler(optimizer, training, epochs, steps_per_epoch)
 
     root = runs_root or run_cfg.get("root") or DEFAULT_RUNS_ROOT
-    run_paths = RunPathFactory.from_root(root).create(name)
-    logger = get_logger("hyso.train", log_dir=run_paths.logs_dir, console=False)
+    run_paths = create_run_paths(root, name)  # rank 0 creates it; the others share it
+    logger = get_logger("hyso.train", log_dir=run_paths.logs_dir if rank0 else None, console=False)
     model_record = {**model_cfg, "name": family, "vocab_size": prepared.tokenizer.vocab_size}
     data_record = {**data_cfg, **prepared.manifest_record()}
     manifest = Manifest.new(
@@ -192,10 +201,11 @@ def train_from_config(
         num_parameters=num_params,
         command="hyso train",
     )
-    save_manifest(run_paths.manifest_path, manifest)
-    run_paths.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(prepared.tokenizer_path, run_paths.artifacts_dir / TOKENIZER_FILE)
-    say(
+    if rank0:
+        save_manifest(run_paths.manifest_path, manifest)
+        run_paths.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(prepared.tokenizer_path, run_paths.artifacts_dir / TOKENIZER_FILE)
+    (say if rank0 else _quiet)(
         f"run {run_paths.run_id}: {family}, {format_count(num_params)} parameters, "
         f"{len(prepared.train_tokens):,} train / {len(prepared.val_tokens):,} val tokens "
         f"(tokens {'from cache' if prepared.tokens_cached else 'cached now'})"
@@ -216,16 +226,31 @@ def train_from_config(
         checkpoint_manager=checkpoints,
         logger=logger,
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     trainer.fit(train_loader=train_loader, val_loader=val_loader, epochs=epochs)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     checkpoints.wait()
+    best_loss = _finite(getattr(trainer, "best_val_loss", None))
+    steps = int(trainer.global_step)
+    if not rank0:
+        return TrainOutcome(
+            run_dir=run_paths.run_dir,
+            run_id=run_paths.run_id,
+            best_val_loss=best_loss,
+            val_bpb=None,
+            gzip_bpb=math.nan,
+            steps=steps,
+            num_parameters=num_params,
+            train_seconds=seconds,
+            sample=None,
+            extra={"rank": dist.rank, "cpu_seconds": cpu_seconds},
+        )
 
     best = checkpoints.load_best(map_location="cpu")
     if best is not None:
         checkpoints.restore_objects(best, model, restore_rng=False)
     model.eval()
-    best_loss = _finite(getattr(trainer, "best_val_loss", None))
     gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
     val_bpb = None
     if family == "decoder_only" and best_loss is not None:
@@ -237,10 +262,18 @@ def train_from_config(
         )
 
     final = load_manifest(run_paths.manifest_path)
-    final.results.update({"val_bpb": val_bpb, "gzip_bpb": gzip_bpb, "train_seconds": seconds})
+    final.results.update(
+        {
+            "val_bpb": val_bpb,
+            "gzip_bpb": gzip_bpb,
+            "train_seconds": seconds,
+            "train_cpu_seconds": cpu_seconds,
+            "train_tokens_seen": steps * batch_size * accum * seq_len * dist.world_size,
+        }
+    )
     if best_loss is not None:
         final.results.setdefault("best_val_loss", best_loss)
-    final.results.setdefault("global_step", int(trainer.global_step))
+    final.results.setdefault("global_step", steps)
     save_manifest(run_paths.manifest_path, final)
     return TrainOutcome(
         run_dir=run_paths.run_dir,
@@ -252,6 +285,7 @@ def train_from_config(
         num_parameters=num_params,
         train_seconds=seconds,
         sample=sample,
+        extra={"cpu_seconds": cpu_seconds},
     )
 
 
@@ -331,6 +365,10 @@ def _val_bpb(loss: float, val_ds: NextTokenWindows, prepared: PreparedData) -> f
     predictable = max(1, len(prepared.val_tokens) - 1)
     covered_bytes = prepared.val_bytes * val_ds.num_targets / predictable
     return bits_per_byte(loss, val_ds.num_targets, max(1, round(covered_bytes)))
+
+
+def _quiet(message: str) -> None:
+    """The log of ranks other than 0: nothing."""
 
 
 def _set_threads(value: Any) -> None:

@@ -1,0 +1,102 @@
+"""Pieces of ``hyso train`` that need no tokenizer: schedule, optimizer groups, model
+building and sliding-window sampling."""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import pytest
+import torch
+
+from hyso.core.train.commands._common import CliError
+from hyso.core.train.commands._model import _generate_sliding, build_model, model_family
+from hyso.core.train.commands.train import make_optimizer, make_scheduler
+
+TINY = {"name": "decoder_only", "dim": 16, "layers": 1, "num_heads": 2, "max_seq_len": 8}
+
+
+def _lrs(training: dict, epochs: int, steps_per_epoch: int, n: int) -> list[float]:
+    p = torch.nn.Parameter(torch.zeros(2, 2))
+    opt = torch.optim.SGD([p], lr=training["lr"])
+    sched = make_scheduler(opt, training, epochs, steps_per_epoch)
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def test_step_schedule_warms_up_then_decays_to_the_floor() -> None:
+    training = {
+        "lr": 1.0,
+        "scheduler_interval": "step",
+        "max_steps": 100,
+        "warmup_steps": 10,
+        "min_lr_ratio": 0.1,
+    }
+    lrs = _lrs(training, 1, 1000, 120)
+    assert lrs[0] == pytest.approx(0.1)
+    assert lrs[9] == pytest.approx(1.0)
+    assert all(a <= b for a, b in pairwise(lrs[:10]))
+    assert all(a >= b for a, b in pairwise(lrs[9:100]))
+    assert lrs[55] == pytest.approx(0.1 + 0.9 * 0.5, abs=1e-9)
+    assert min(lrs) == pytest.approx(0.1)
+    assert lrs[119] == pytest.approx(0.1)
+
+
+def test_step_schedule_without_max_steps_spans_every_epoch() -> None:
+    training = {"lr": 2.0, "scheduler_interval": "step", "min_lr_ratio": 0.0}
+    lrs = _lrs(training, epochs=2, steps_per_epoch=50, n=101)
+    assert lrs[0] == pytest.approx(2.0)
+    assert lrs[50] == pytest.approx(1.0)
+    assert lrs[100] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_epoch_schedule_has_no_warmup() -> None:
+    training = {"lr": 1.0, "scheduler_interval": "epoch", "warmup_steps": 5, "min_lr_ratio": 0.0}
+    lrs = _lrs(training, epochs=4, steps_per_epoch=10, n=5)
+    expected = [0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(5)]
+    assert lrs == pytest.approx(expected)
+
+
+def test_weight_decay_skips_vectors() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    opt = make_optimizer(model, {"lr": 0.01, "weight_decay": 0.1})
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"])
+    assert all(p.dim() < 2 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_model_family_refuses_encoder_decoder() -> None:
+    with pytest.raises(CliError, match="encoder_decoder"):
+        model_family({"name": "encoder_decoder"})
+    assert model_family({}) == "decoder_only"
+
+
+def test_build_model_takes_the_tokenizer_vocab() -> None:
+    model = build_model(dict(TINY), vocab_size=77)
+    assert model.vocab_size == 77
+    enc = build_model({**TINY, "name": "encoder_only"}, vocab_size=50)
+    assert enc.vocab_size == 50
+    assert not hasattr(enc, "generate")
+
+
+def test_sliding_generation_goes_past_the_context_and_stops_at_eos() -> None:
+    torch.manual_seed(0)
+    model = build_model(dict(TINY), vocab_size=40).eval()
+    new = _generate_sliding(model, [1, 2, 3], 30, 1.0, None, eos_id=-1, generator=None)
+    assert len(new) == 30  # well past max_seq_len 8
+    assert all(0 <= t < 40 for t in new)
+    g = torch.Generator().manual_seed(3)
+    again = _generate_sliding(model, [1, 2, 3], 30, 1.0, None, -1, g)
+    g = torch.Generator().manual_seed(3)
+    assert _generate_sliding(model, [1, 2, 3], 30, 1.0, None, -1, g) == again
+    # greedy (temperature 0): stop where the model first emits the eos id
+    greedy = _generate_sliding(model, [1, 2, 3], 30, 0.0, None, eos_id=-1, generator=None)
+    eos = greedy[4]
+    stopped = _generate_sliding(model, [1, 2, 3], 30, 0.0, None, eos_id=eos, generator=None)
+    assert stopped == greedy[: greedy.index(eos)]
