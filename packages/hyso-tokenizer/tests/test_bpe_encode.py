@@ -194,3 +194,20 @@ def test_bad_arguments_are_clear_errors(trained: HysoBPETokenizer) -> None:
     assert tok.vocab_size == 256 and tok.pad_token_id is None
     with pytest.raises(ValueError, match="needs a 'pad' special token"):
         tok.encode_batch(["a", "bb"], padding=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=unicode_text)
+def test_ids_match_hf_tokenizers_on_any_text(
+    hf_twin: object, trained: HysoBPETokenizer, text: str
+) -> None:
+    ids = trained.encode(text, allowed_special="all")
+    assert hf_twin.encode(text).ids == ids  # type: ignore[attr-defined]
+    assert hf_twin.decode(ids, skip_special_tokens=False) == text  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def hf_twin(trained: HysoBPETokenizer, tmp_path_factory: pytest.TempPathFactory) -> object:
+    tokenizers = pytest.importorskip("tokenizers")
+    path = trained.to_hf(tmp_path_factory.mktemp("hf") / "tokenizer.json")
+    return tokenizers.Tokenizer.from_file(str(path))
