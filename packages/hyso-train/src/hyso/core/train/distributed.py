@@ -24,6 +24,7 @@ __all__ = [
     "destroy_distributed",
     "distributed_session",
     "init_distributed",
+    "shard_loader",
 ]
 
 
@@ -139,6 +140,46 @@ def create_run_paths(root: str | os.PathLike[str], name: str | None = None) -> A
     run_id = factory.create(name).run_id if ctx.is_rank_zero else None
     run_id = ctx.broadcast_object(run_id)
     return factory.path_for(run_id)
+
+
+def shard_loader(loader: Any, ctx: DistContext, seed: int, *, train: bool) -> Any:
+    """``loader`` with this rank's share of the data.
+
+    Training: a ``DistributedSampler`` (shuffled when the loader shuffles, seeded with
+    ``seed``; the trainer sets its epoch). Evaluation: every ``world_size``-th sample,
+    without the padding a ``DistributedSampler`` adds, so summed losses are exact.
+    Loaders that already use a ``DistributedSampler``, and iterables that are not
+    DataLoaders, are returned as they are.
+    """
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler
+    from torch.utils.data.distributed import DistributedSampler
+
+    if not ctx.is_distributed or not isinstance(loader, DataLoader):
+        return loader
+    if isinstance(loader.sampler, DistributedSampler):
+        return loader
+    if loader.batch_sampler is None or type(loader.batch_sampler) is not BatchSampler:
+        raise ValueError(
+            "distributed training needs DataLoaders with a batch_size (or a "
+            "DistributedSampler of your own); this loader has a custom batch_sampler "
+            f"{type(loader.batch_sampler).__name__}"
+        )
+    from hyso.core.train.epoch_order import clone_loader
+
+    if train:
+        sampler: Any = DistributedSampler(
+            loader.dataset,
+            num_replicas=ctx.world_size,
+            rank=ctx.rank,
+            shuffle=isinstance(loader.sampler, RandomSampler),
+            seed=seed,
+            drop_last=loader.drop_last,
+        )
+    else:
+        sampler = list(range(ctx.rank, len(loader.dataset), ctx.world_size))  # type: ignore[arg-type]
+    return clone_loader(
+        loader, sampler=sampler, batch_size=loader.batch_size, drop_last=loader.drop_last
+    )
 
 
 def _env_int(name: str, default: int) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-__all__ = ["epoch_generator", "iterate_from", "loader_length", "prepare_epoch"]
+__all__ = ["clone_loader", "epoch_generator", "iterate_from", "loader_length", "prepare_epoch"]
 
 _MASK63 = (1 << 63) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -60,7 +60,7 @@ def iterate_from(loader: Iterable[Any], skip: int) -> Iterator[Any]:
     if skip <= 0:
         return iter(loader)
     if type(loader) is DataLoader and loader.batch_sampler is not None:
-        return iter(_clone_with_batch_sampler(loader, _SkipBatches(loader.batch_sampler, skip)))
+        return iter(clone_loader(loader, batch_sampler=_SkipBatches(loader.batch_sampler, skip)))
     it = iter(loader)  # no index-level access: load and drop the consumed batches
     for _ in range(skip):
         next(it, None)
@@ -88,7 +88,9 @@ class _SkipBatches:
 _CLONE_SKIP = {"self", "dataset", "batch_size", "shuffle", "sampler", "batch_sampler", "drop_last"}
 
 
-def _clone_with_batch_sampler(loader: DataLoader, batch_sampler: Any) -> DataLoader:
+def clone_loader(loader: DataLoader, **batching: Any) -> DataLoader:
+    """A plain DataLoader like ``loader`` (workers, collate, pinning ...) with new batching:
+    ``batch_sampler=...`` or ``sampler=..., batch_size=..., drop_last=...``."""
     params = inspect.signature(DataLoader.__init__).parameters
     kwargs = {
         name: getattr(loader, name)
@@ -98,4 +100,4 @@ def _clone_with_batch_sampler(loader: DataLoader, batch_sampler: Any) -> DataLoa
     if kwargs.get("num_workers", 0) == 0:
         kwargs.pop("prefetch_factor", None)
         kwargs["persistent_workers"] = False
-    return DataLoader(loader.dataset, batch_sampler=batch_sampler, **kwargs)
+    return DataLoader(loader.dataset, **batching, **kwargs)

@@ -25,6 +25,7 @@ __all__ = [
     "LossFn",
     "count_tokens",
     "default_loss",
+    "default_loss_for",
     "extract_logits",
     "move_to_device",
     "token_cross_entropy",
@@ -38,6 +39,24 @@ def default_loss(model: nn.Module, batch: Any, *, reduction: str = "mean") -> to
     """Cross-entropy of ``model`` on ``batch`` (mean over counted tokens, or their sum)."""
     logits, targets = forward_for_loss(model, batch)
     return token_cross_entropy(logits, targets, reduction=reduction)
+
+
+def default_loss_for(model: nn.Module) -> LossFn:
+    """``default_loss`` specialised once for ``model``: a plain ``(inputs, targets)`` batch
+    of a model that is not encoder-decoder skips the layout checks (the hot path)."""
+    if getattr(_unwrap(model), "is_encoder_decoder", False):
+        return default_loss
+    tensor = torch.Tensor
+
+    def loss(model: nn.Module, batch: Any) -> torch.Tensor:
+        kind = type(batch)
+        if (kind is tuple or kind is list) and len(batch) == 2:
+            out = model(batch[0])
+            logits = out if type(out) is tensor else extract_logits(out)
+            return token_cross_entropy(logits, batch[1])
+        return default_loss(model, batch)
+
+    return loss
 
 
 def forward_for_loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,6 +145,9 @@ def extract_logits(out: Any) -> torch.Tensor:
 
 def count_tokens(batch: Any) -> int:
     """Tokens a batch feeds the model (elements of its input ids; no device sync)."""
+    kind = type(batch)
+    if (kind is tuple or kind is list) and batch and type(batch[0]) is torch.Tensor:
+        return batch[0].numel()
     if isinstance(batch, torch.Tensor):
         return batch.numel()
     if isinstance(batch, Mapping):
@@ -153,4 +175,6 @@ def move_to_device(batch: Any, device: torch.device, non_blocking: bool = False)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model

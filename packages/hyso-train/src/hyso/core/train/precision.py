@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -11,11 +10,11 @@ import torch
 __all__ = ["autocast_factory"]
 
 
-def autocast_factory(precision: str, device: torch.device) -> Callable[[], Any]:
-    """A zero-argument callable returning the context manager for one forward pass."""
+def autocast_factory(precision: str, device: torch.device) -> Callable[[], Any] | None:
+    """A zero-argument callable returning the context manager for one forward pass;
+    ``None`` for fp32, where the forward pass runs without any context."""
     if precision == "fp32":
-        null = contextlib.nullcontext()
-        return lambda: null
+        return None
     if precision == "bf16":
         dtype = torch.bfloat16
         return lambda: torch.autocast(device_type=device.type, dtype=dtype)

@@ -15,18 +15,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from hyso.core.train.callbacks import Callback, CallbackList
 from hyso.core.train.checkpointing import CheckpointCallback
-from hyso.core.train.distributed import DistContext, init_distributed
+from hyso.core.train.distributed import (
+    DistContext,
+    destroy_distributed,
+    init_distributed,
+    shard_loader,
+)
 from hyso.core.train.epoch_order import iterate_from, loader_length, prepare_epoch
 from hyso.core.train.errors import NonFiniteLossError, TrainingConfigError
 from hyso.core.train.loss import (
     IGNORE_INDEX,
     LossFn,
     count_tokens,
-    default_loss,
+    default_loss_for,
     forward_for_loss,
     move_to_device,
     token_cross_entropy,
@@ -77,6 +83,7 @@ class Trainer:
         s = self.settings
         if s.strategy == "fsdp":
             raise TrainingConfigError("training.strategy='fsdp' is not supported yet; use 'ddp'")
+        self._owns_group = not (dist.is_available() and dist.is_initialized())
         self.dist: DistContext = init_distributed(s.device, s.dist_timeout_s)
         self.config = config
         self.tokenizer = tokenizer
@@ -92,6 +99,7 @@ class Trainer:
             checkpoint_manager = _default_checkpoint_manager(run_paths)
         self.checkpoint_manager = checkpoint_manager
         self.callbacks = CallbackList(self._assemble_callbacks(callbacks or ()))
+        self._has_step_end = self.callbacks.has_hook("on_step_end")
         self._autocast = autocast_factory(s.precision, self.device)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self.seed = s.seed if s.seed is not None else torch.initial_seed() & ((1 << 63) - 1)
@@ -134,16 +142,24 @@ class Trainer:
         epochs = epochs if epochs is not None else (self.settings.epochs or 1)
         if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
             raise TrainingConfigError(f"fit(epochs=...) must be an integer >= 1, got {epochs!r}")
+        if self.dist.is_distributed:
+            self._ensure_process_group()
         self._epochs = epochs
         self._train_loader = train_loader
         self._val_loader = val_loader
         self.status = "running"
         self.should_stop = False
+        self._has_step_end = self.callbacks.has_hook("on_step_end")
         self._t_start = time.perf_counter()
         error: BaseException | None = None
         try:
             if resume is not None:
                 self._restore(resume)
+            if self.dist.is_distributed:  # after a resume: the shuffle seed comes back with it
+                train_loader = shard_loader(train_loader, self.dist, self.seed, train=True)
+                if val_loader is not None:
+                    val_loader = shard_loader(val_loader, self.dist, self.seed, train=False)
+                self._train_loader, self._val_loader = train_loader, val_loader
             if self.is_rank_zero and self.run_paths is not None:
                 start_run(
                     self.run_paths,
@@ -186,7 +202,8 @@ class Trainer:
         cbs = self.callbacks
         step_start = cbs.on_step_start if cbs.has_hook("on_step_start") else None
         autocast = self._autocast
-        loss_fn = self.loss_fn or default_loss
+        loss_fn = self.loss_fn or default_loss_for(model)
+        max_steps = s.max_steps
         device = self.device
         move = device.type != "cpu"
         no_sync = getattr(model, "no_sync", None)
@@ -205,9 +222,12 @@ class Trainer:
                     group = min(accum, n_batches - b)
             if move:
                 batch = move_to_device(batch, device, non_blocking=True)
-            with autocast():
+            if autocast is None:
                 loss = loss_fn(model, batch)
-            if not isinstance(loss, torch.Tensor):
+            else:
+                with autocast():
+                    loss = loss_fn(model, batch)
+            if type(loss) is not torch.Tensor:
                 loss = loss[0]
             scaled = loss / group if group > 1 else loss
             if no_sync is not None and micro < group - 1:
@@ -221,7 +241,7 @@ class Trainer:
             stepped = micro == group - 1
             if stepped:
                 self._optimizer_step(group)
-                if self.should_stop or self._max_steps_reached():
+                if self.should_stop or (max_steps is not None and self.global_step >= max_steps):
                     break
         if not stepped:  # a loader without len() ended inside an accumulation group
             self._optimizer_step(self.batch_index % accum)
@@ -250,8 +270,11 @@ class Trainer:
             for batch in loader:
                 if move:
                     batch = move_to_device(batch, self.device, non_blocking=True)
-                with self._autocast():
+                if self._autocast is None:
                     loss_sum, n = self._eval_loss(model, batch)
+                else:
+                    with self._autocast():
+                        loss_sum, n = self._eval_loss(model, batch)
                 total += loss_sum.double()
                 tokens += n
         finally:
@@ -356,7 +379,8 @@ class Trainer:
                 metrics = self._window_metrics(grad_norm)
             if eval_due:
                 metrics = {**metrics, **self.validate(self._val_loader)}  # type: ignore[arg-type]
-        self.callbacks.on_step_end(self, metrics)
+        if self._has_step_end:
+            self.callbacks.on_step_end(self, metrics)
 
     def _group_finite(self, group: int) -> bool:
         losses = self._pending[-group:]
@@ -577,7 +601,21 @@ class Trainer:
             "settings": _settings_dict(self.settings),
         }
 
+    def _ensure_process_group(self) -> None:
+        """Re-create a process group this trainer destroyed at the end of an earlier fit."""
+        if not dist.is_initialized():
+            self._owns_group = True
+            self.dist = init_distributed(self.settings.device, self.settings.dist_timeout_s)
+            self._train_model = self._wrap(self.model)
+
     def _finish(self, error: BaseException | None) -> None:
+        try:
+            self._finish_callbacks_and_manifest(error)
+        finally:
+            if self.dist.is_distributed and self._owns_group:
+                destroy_distributed()
+
+    def _finish_callbacks_and_manifest(self, error: BaseException | None) -> None:
         try:
             self.callbacks.on_train_end(self)
         except Exception as exc:
