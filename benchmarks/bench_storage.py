@@ -32,14 +32,14 @@ from torch import nn
 from hyso.core.storage import CheckpointConfig, CheckpointManager
 
 
-def build(size_mb: float) -> tuple[nn.Module, torch.optim.Optimizer]:
+def build(size_mb: float, device: str = "cpu") -> tuple[nn.Module, torch.optim.Optimizer]:
     width = 1024
     layer_mb = (width * width + width) * 4 / 2**20
     layers = max(1, round(size_mb / layer_mb))
     torch.manual_seed(0)
-    model = nn.Sequential(*[nn.Linear(width, width) for _ in range(layers)])
+    model = nn.Sequential(*[nn.Linear(width, width) for _ in range(layers)]).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model(torch.randn(4, width)).sum().backward()
+    model(torch.randn(4, width, device=device)).sum().backward()
     optimizer.step()  # creates exp_avg / exp_avg_sq
     return model, optimizer
 
@@ -64,11 +64,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--size-mb", type=float, default=100.0, help="model size in MB (fp32)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="folder to write into")
+    parser.add_argument("--device", default="cpu", help="where the model lives (cpu, cuda)")
     args = parser.parse_args(argv)
     if args.quick:
         args.size_mb, args.repeats = min(args.size_mb, 20.0), min(args.repeats, 2)
 
-    model, optimizer = build(args.size_mb)
+    model, optimizer = build(args.size_mb, args.device)
     params_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
     work = Path(tempfile.mkdtemp(prefix="hyso-bench-storage-", dir=args.dir))
     bare_path = work / "bare.pt"

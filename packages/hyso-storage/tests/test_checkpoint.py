@@ -296,6 +296,7 @@ def test_leftovers_of_an_interrupted_save_are_cleaned(tmp_path: Path) -> None:
     assert len(manager.list()) == 1
     fresh = CheckpointManager(manager.config)
     path = fresh.save(1, model)
+    fresh.wait()
     assert path.name == "ckpt-000003-e1-s0.pt"  # never reuses a number found on disk
     assert _files(fresh) == sorted(
         [

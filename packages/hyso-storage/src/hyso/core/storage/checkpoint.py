@@ -27,10 +27,9 @@ from .atomic import atomic_write_json, clean_stale_temps
 from .checkpoint_file import (
     CHECKPOINT_FORMAT_VERSION,
     check_safe_payload,
-    load_payload,
+    load_verified,
     read_record,
     record_path,
-    verify_payload,
     write_payload,
     write_record,
 )
@@ -254,8 +253,7 @@ class CheckpointManager:
                 f"checkpoint {str(path)!r} has no record {record_path(path).name!r} "
                 "(an unfinished save, or not a hyso checkpoint)"
             ) from exc
-        verify_payload(path, record)
-        payload = load_payload(path, map_location=map_location)
+        payload = load_verified(path, record, map_location=map_location)
         return Checkpoint(
             path=path,
             epoch=int(payload.get("epoch", 0)),

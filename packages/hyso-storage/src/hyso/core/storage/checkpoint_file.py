@@ -13,10 +13,11 @@ import collections
 import contextlib
 import hashlib
 import json
+import os
 import pickle
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "check_safe_payload",
     "hash_file",
     "load_payload",
+    "load_verified",
     "read_record",
     "verify_payload",
     "write_payload",
@@ -41,6 +43,7 @@ CHECKPOINT_FORMAT_VERSION = 1
 RECORD_SUFFIX = ".json"
 _CHUNK = 8 * 1024 * 1024
 _PARALLEL_HASH_MIN = 1024 * 1024
+_SYNC_EVERY = 64 * 1024 * 1024
 _CRC_LOCK = threading.Lock()
 _SAFE_SCALARS = frozenset(
     {
@@ -192,6 +195,23 @@ def verify_payload(path: Path, record: Mapping[str, Any]) -> None:
         )
 
 
+def load_verified(path: Path, record: Mapping[str, Any], map_location: Any = "cpu") -> dict:
+    """Load a payload while hashing it on a helper thread; damage wins over any load error.
+
+    Loading is weights-only either way, so reading a file before its hash is
+    checked cannot run code; a payload that fails the check is discarded.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyso-ckpt-verify") as pool:
+        verified = pool.submit(verify_payload, path, record)
+        try:
+            payload = load_payload(path, map_location=map_location)
+        except CheckpointError as exc:
+            verified.result()  # a CheckpointCorruptError here explains the failure better
+            raise exc
+        verified.result()
+    return payload
+
+
 def load_payload(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     """``torch.load(..., weights_only=True)``; unsafe content is refused, never executed."""
     try:
@@ -219,13 +239,18 @@ class _HashingWriter:
 
     torch hands over memoryviews that are valid only during ``write``; large ones
     are hashed on a helper thread while this thread writes them to the file
-    (both release the GIL), and ``write`` returns only when both are done.
+    (both release the GIL), and ``write`` returns only when both are done. Every
+    ``_SYNC_EVERY`` bytes a second helper starts flushing what is written so far
+    to the disk, so the final fsync has little left to wait for.
     """
 
     def __init__(self, handle: IO[bytes], hasher: Any) -> None:
         self._handle = handle
         self._hasher = hasher
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyso-ckpt-hash")
+        self._hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyso-ckpt-hash")
+        self._sync_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyso-ckpt-sync")
+        self._sync: Future[None] | None = None
+        self._unsynced = 0
         self.size = 0
         self.error: BaseException | None = None
 
@@ -242,19 +267,32 @@ class _HashingWriter:
         if view.nbytes < _PARALLEL_HASH_MIN:
             self._hasher.update(view)
             return self._handle.write(view)
-        pending = self._pool.submit(self._hasher.update, view)
+        pending = self._hash_pool.submit(self._hasher.update, view)
         try:
             written = self._handle.write(view)
         finally:
             pending.result()
+        self._unsynced += view.nbytes
+        if self._unsynced >= _SYNC_EVERY and (self._sync is None or self._sync.done()):
+            if self._sync is not None:
+                self._sync.result()  # re-raise a failed flush
+            self._unsynced = 0
+            self._sync = self._sync_pool.submit(_fdatasync, self._handle.fileno())
         return written
 
     def flush(self) -> None:
         self._handle.flush()
 
     def close(self) -> None:
-        """Stop the helper thread."""
-        self._pool.shutdown(wait=True)
+        """Stop the helper threads; re-raise a failed flush."""
+        self._hash_pool.shutdown(wait=True)
+        self._sync_pool.shutdown(wait=True)
+        if self._sync is not None and self.error is None:
+            self._sync.result()
+
+
+def _fdatasync(fd: int) -> None:
+    getattr(os, "fdatasync", os.fsync)(fd)
 
 
 def _reason(exc: BaseException) -> str:

@@ -19,7 +19,11 @@ _log = logging.getLogger(__name__)
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """States of Python ``random``, NumPy (when installed), torch CPU and CUDA."""
+    """States of Python ``random``, NumPy (when installed), torch CPU and CUDA.
+
+    CUDA states are captured once this process has initialized CUDA (before that
+    the devices' generators are untouched, and in a forked child CUDA is unusable).
+    """
     version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
         "python": {"version": version, "state": list(internal), "gauss": gauss},
@@ -28,7 +32,7 @@ def capture_rng_state() -> dict[str, Any]:
     numpy_state = _capture_numpy()
     if numpy_state is not None:
         state["numpy"] = numpy_state
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():  # False in a forked child, where CUDA cannot be used
         state["cuda"] = list(torch.cuda.get_rng_state_all())
     return state
 
@@ -93,5 +97,8 @@ def _restore_cuda(states: list[torch.Tensor]) -> None:
             count,
             min(len(states), count),
         )
-    for index, device_state in enumerate(states[:count]):
-        torch.cuda.set_rng_state(device_state.cpu(), device=index)
+    try:
+        for index, device_state in enumerate(states[:count]):
+            torch.cuda.set_rng_state(device_state.cpu(), device=index)
+    except RuntimeError as exc:  # e.g. a forked child of a process that used CUDA
+        _log.warning("CUDA RNG states not restored: %s", exc)
