@@ -90,8 +90,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "base.yaml")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 9)
-    loads = 100 if args.quick else 500
-    reads = 20_000 if args.quick else 200_000
+    loads = 50 if args.quick else 200
+    reads = 10_000 if args.quick else 50_000
     omega = have_omegaconf()
 
     print(f"python {sys.version.split()[0]}; config {args.config}; best of {repeats}")
