@@ -68,7 +68,7 @@ class Callback:
     @property
     def state_key(self) -> str:
         """Key of this callback's state inside a checkpoint."""
-        return type(self).__qualname__
+        return type(self).__name__
 
 
 class CallbackList(Callback):

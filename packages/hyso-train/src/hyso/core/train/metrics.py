@@ -46,7 +46,7 @@ class CSVMetricsLogger(Callback):
         self.open()
 
     def on_step_end(self, trainer: Trainer, metrics: Mapping[str, Any]) -> None:
-        if metrics:
+        if "loss" in metrics:
             self.write_row(
                 step=trainer.global_step,
                 epoch=trainer.epoch,

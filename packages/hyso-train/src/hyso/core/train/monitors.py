@@ -81,7 +81,7 @@ class LRMonitor(Callback):
         self.history: list[tuple[int, list[float]]] = []
 
     def on_step_end(self, trainer: Trainer, metrics: Mapping[str, Any]) -> None:
-        if metrics:
+        if "loss" in metrics:
             self._record(trainer)
 
     def on_epoch_end(self, trainer: Trainer, metrics: Mapping[str, Any]) -> None:

@@ -38,7 +38,8 @@ def start_run(
         )
     manifest.extra["trainer"] = dict(trainer_info)
     save_manifest(path, manifest)
-    logger.info(f"run folder {run_paths.run_dir}: config and manifest written")
+    written = "config and manifest" if config is not None else "manifest"
+    logger.info(f"run folder {run_paths.run_dir}: {written} written")
 
 
 def finish_run(run_paths: Any, status: str, results: Mapping[str, Any]) -> None:

@@ -111,6 +111,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best_val_loss: float | None = None
         self.last_val_metrics: dict[str, Any] | None = None
+        self._last_val_step = -1
         self.should_stop = False
         self.status = "created"
         self.skipped_steps = 0
@@ -297,6 +298,7 @@ class Trainer:
         ):
             self.best_val_loss = val_loss
         self.last_val_metrics = metrics
+        self._last_val_step = self.global_step
         self.logger.info(
             f"validation at step {self.global_step} (epoch {self.epoch}): "
             f"val_loss {val_loss:.6f} val_ppl {metrics['val_ppl']:.4f} over {n_tokens} tokens"
@@ -490,7 +492,8 @@ class Trainer:
             record: dict[str, Any] = {"epoch": epoch}
             record.update(self.train_epoch(train_loader))
             if val_loader is not None:
-                record.update(self.validate(val_loader))
+                done = self._last_val_step == self.global_step and self.last_val_metrics
+                record.update(self.last_val_metrics if done else self.validate(val_loader))
             if self.scheduler is not None and self.settings.scheduler_interval == "epoch":
                 if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     self.scheduler.step(record.get("val_loss", record["train_loss"]))
