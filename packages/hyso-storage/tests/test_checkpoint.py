@@ -391,3 +391,31 @@ def test_payload_is_a_plain_weights_only_torch_file(tmp_path: Path) -> None:
     record = json.loads((path.parent / (path.name + ".json")).read_text())
     assert record["format_version"] == 1
     assert (record["sha256"], record["size"]) == hash_file(path)
+
+
+def test_background_saves_reuse_staging_without_mixing_contents(tmp_path: Path) -> None:
+    model, opt, sched = _setup()
+    manager = _manager(tmp_path, max_to_keep=5)
+    expected, paths = [], []
+    for epoch in range(3):
+        _train(model, opt, sched, 1)
+        expected.append({k: v.clone() for k, v in model.state_dict().items()})
+        paths.append(manager.save(epoch, model, opt, sched, blocking=False))
+    manager.wait()
+    for path, states in zip(paths, expected):
+        ckpt = manager.load(path)
+        for name, value in states.items():
+            assert torch.equal(ckpt.model_state[name], value), (path.name, name)
+
+
+def test_snapshot_reuses_matching_buffers_and_keeps_ties() -> None:
+    from hyso.core.storage.state import snapshot_to_cpu
+
+    tied = torch.arange(6.0)
+    first = snapshot_to_cpu({"a": tied, "b": tied, "c": [torch.ones(2)]})
+    assert first["a"] is first["b"] and first["a"] is not tied
+    tied.add_(1)
+    second = snapshot_to_cpu({"a": tied, "b": tied, "c": [torch.ones(3)]}, reuse=first)
+    assert second["a"] is first["a"]  # same shape: overwritten in place
+    assert torch.equal(second["a"], torch.arange(6.0) + 1) and second["b"] is second["a"]
+    assert second["c"][0].shape == (3,)  # shape changed: a new buffer

@@ -61,6 +61,10 @@ class CheckpointConfig:
 
     ``max_to_keep`` recent checkpoints are kept, plus the best by
     ``best_metric_name`` (``best_mode`` "min" or "max") when one is named.
+    ``prefix`` starts the file names; ``save_rng_state`` stores the RNG states;
+    ``keep_staging_buffers`` keeps the CPU copy made by a ``blocking=False`` save
+    (pinned memory for CUDA tensors) to reuse on the next one, trading that much
+    host memory for a shorter wait.
     """
 
     directory: Path
@@ -69,6 +73,7 @@ class CheckpointConfig:
     best_mode: str = "min"
     prefix: str = "ckpt"
     save_rng_state: bool = True
+    keep_staging_buffers: bool = True
 
     def __post_init__(self) -> None:
         self.directory = Path(self.directory)
@@ -134,6 +139,7 @@ class CheckpointManager:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._next_seq: int | None = None
+        self._staging: Any = None  # CPU copy of the last background save, reused
 
     # -- saving -------------------------------------------------------------------------
 
@@ -188,7 +194,9 @@ class CheckpointManager:
             self._commit(path, payload)
             self._in_background(self._rotate)  # deleting old files need not hold the caller
             return path
-        snapshot = snapshot_to_cpu(payload)
+        staging = self._staging if self.config.keep_staging_buffers else None
+        snapshot = snapshot_to_cpu(payload, reuse=staging)
+        self._staging = snapshot if self.config.keep_staging_buffers else None
         self._in_background(lambda: (self._commit(path, snapshot), self._rotate()))
         return path
 

@@ -31,21 +31,63 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
             return model
 
 
-def snapshot_to_cpu(obj: Any) -> Any:
-    """A deep copy with every tensor copied to CPU memory (detached)."""
+def snapshot_to_cpu(obj: Any, reuse: Any = None) -> Any:
+    """A deep copy with every tensor copied to CPU memory (detached).
+
+    ``reuse`` is an earlier snapshot of the same structure: its tensors are
+    overwritten in place where shape and dtype still match, which avoids fresh
+    allocations (and their page faults). Copies from CUDA go to pinned memory
+    asynchronously and are waited for before returning.
+    """
+    state: dict[str, Any] = {"cuda": False, "memo": {}, "reused": set()}
+    result = _snapshot(obj, reuse, state)
+    if state["cuda"]:
+        torch.cuda.synchronize()
+    return result
+
+
+def _snapshot(obj: Any, old: Any, state: dict[str, Any]) -> Any:
     if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
+        memo = state["memo"]
+        if id(obj) in memo:  # the same tensor twice (tied weights) stays one tensor
+            return memo[id(obj)]
+        copy = _copy_tensor(obj.detach(), old, state)
+        memo[id(obj)] = copy
+        return copy
     if isinstance(obj, dict):  # dict or OrderedDict, kept as such
-        return type(obj)((k, snapshot_to_cpu(v)) for k, v in obj.items())
+        old_d = old if isinstance(old, dict) else {}
+        return type(obj)((k, _snapshot(v, old_d.get(k), state)) for k, v in obj.items())
     if isinstance(obj, Mapping):
-        return {k: snapshot_to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [snapshot_to_cpu(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(snapshot_to_cpu(v) for v in obj)
+        old_d = old if isinstance(old, Mapping) else {}
+        return {k: _snapshot(v, old_d.get(k), state) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        old_s = (
+            old if isinstance(old, (list, tuple)) and len(old) == len(obj) else [None] * len(obj)
+        )
+        items = [_snapshot(v, o, state) for v, o in zip(obj, old_s)]
+        return items if isinstance(obj, list) else tuple(items)
     if isinstance(obj, (set, frozenset)):
-        return type(obj)(snapshot_to_cpu(v) for v in obj)
+        return type(obj)(_snapshot(v, None, state) for v in obj)
     return obj
+
+
+def _copy_tensor(src: torch.Tensor, old: Any, state: dict[str, Any]) -> torch.Tensor:
+    from_cuda = src.is_cuda
+    state["cuda"] |= from_cuda
+    if (
+        isinstance(old, torch.Tensor)
+        and old.device.type == "cpu"
+        and old.shape == src.shape
+        and old.dtype == src.dtype
+        and old.is_contiguous()
+        and id(old) not in state["reused"]
+    ):
+        state["reused"].add(id(old))
+        return old.copy_(src, non_blocking=from_cuda and old.is_pinned())
+    if from_cuda:
+        buffer = torch.empty(src.shape, dtype=src.dtype, pin_memory=True)
+        return buffer.copy_(src, non_blocking=True)
+    return src.to("cpu", copy=True)
 
 
 def match_state_keys(state: Mapping[str, Any], expected: set[str]) -> dict[str, Any]:
