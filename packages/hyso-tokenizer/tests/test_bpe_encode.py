@@ -47,6 +47,22 @@ def test_fast_splitter_matches_the_gpt2_pattern(parts: list[str]) -> None:
     assert GPT2Splitter().findall(text) == regex.findall(GPT2_PATTERN, text)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(
+        st.one_of(
+            unicode_text, st.sampled_from(["word ", "x\n", "  \n", " Ünï ", "\n\n ", "\r\n"])
+        ),
+        max_size=40,
+    )
+)
+def test_line_splitter_matches_splitting_each_line(parts: list[str]) -> None:
+    text = "".join(parts) * 3
+    per_line = [p for line in regex.findall(r"[^\n]*\n|[^\n]+$", text)
+                for p in regex.findall(GPT2_PATTERN, line)]  # fmt: skip
+    assert GPT2Splitter(lines=True).findall(text) == per_line
+
+
 def test_lone_surrogate_is_a_value_error(trained: HysoBPETokenizer) -> None:
     with pytest.raises(ValueError, match=r"lone surrogate U\+D800 at index 2"):
         trained.encode("ab\ud800cd")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bytes_map import HF_BYTE_ORDER
-from .pretokenize import LINE_PATTERN, split_pattern, surrogate_error
+from .pretokenize import make_splitter, surrogate_error
 
 __all__ = ["BPEModel", "count_words", "learn_merges"]
 
@@ -50,7 +50,7 @@ def count_words(
     chunks cut at newlines and split line by line (as HF's ``train``).
     """
     counts: Counter[str] = Counter()
-    text_split = split_pattern(pattern).findall
+    text_split = make_splitter(pattern)
     for item in sources:
         if isinstance(item, os.PathLike):
             counts.update(_count_file(Path(item), pattern, normalizer, num_workers))
@@ -64,14 +64,6 @@ def count_words(
                 f"got an item of type {type(item).__name__}"
             )
     return counts
-
-
-def _line_pattern(pattern: str) -> str:
-    from .pretokenize import GPT2_PATTERN
-
-    if pattern == GPT2_PATTERN:
-        return LINE_PATTERN
-    return pattern  # custom patterns are applied per chunk as given
 
 
 def _file_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
@@ -95,16 +87,15 @@ def _count_file(
 ) -> Counter[str]:
     if not path.is_file():
         raise ValueError(f"training file {str(path)!r} does not exist or is not a file")
-    line_pattern = _line_pattern(pattern)
     ranges = _file_ranges(path, max(1, num_workers))
     if len(ranges) <= 1:
         total: Counter[str] = Counter()
         for start, end in ranges:
-            total.update(_count_range(str(path), start, end, line_pattern, normalizer))
+            total.update(_count_range(str(path), start, end, pattern, normalizer))
         return total
     with ProcessPoolExecutor(max_workers=len(ranges)) as pool:
         futures = [
-            pool.submit(_count_range, str(path), a, b, line_pattern, normalizer) for a, b in ranges
+            pool.submit(_count_range, str(path), a, b, pattern, normalizer) for a, b in ranges
         ]
         results = [f.result() for f in futures]
     total = results[0]
@@ -147,7 +138,7 @@ def _decode(data: bytes, path: str, offset: int) -> str:
 def _count_range(
     path: str, start: int, end: int, pattern: str, normalizer: Callable[[str], str] | None
 ) -> Counter[str]:
-    findall = split_pattern(pattern).findall
+    findall = make_splitter(pattern, lines=True)
     counts: Counter[str] = Counter()
     for chunk in _read_chunks(path, start, end):
         if normalizer is not None:
@@ -255,40 +246,47 @@ def _apply_merge(
     pair_counts: dict[int, int],
     where: dict[int, set[int]],
 ) -> None:
-    """Merge (a, b) -> new left to right in each listed word, updating pair counts."""
+    """Merge (a, b) -> new left to right in each listed word, updating pair counts.
+
+    Every adjacent pair of every word has a count entry, so decrements index
+    directly; new pairs are recorded in ``where`` (pair -> words gaining it).
+    """
     get = pair_counts.get
+    wget = where.get
     for i in positions:
         w = words[i]
+        try:
+            j = w.index(a)
+        except ValueError:
+            continue  # a stale position: the pair left this word earlier
         c = counts[i]
-        j = 0
+        n = len(w)
         while True:
-            try:
-                j = w.index(a, j)
-            except ValueError:
-                break
-            if j + 1 < len(w) and w[j + 1] == b:
-                if j > 0:
+            if j + 1 < n and w[j + 1] == b:
+                if j:
                     prev = w[j - 1]
-                    k = (prev << _SHIFT) | a
-                    pair_counts[k] = get(k, 0) - c
+                    pair_counts[(prev << _SHIFT) | a] -= c
                     k = (prev << _SHIFT) | new
                     pair_counts[k] = get(k, 0) + c
-                    s = where.get(k)
+                    s = wget(k)
                     if s is None:
                         where[k] = {i}
                     else:
                         s.add(i)
                 w[j] = new
                 del w[j + 1]
-                if j + 1 < len(w):
+                n -= 1
+                if j + 1 < n:
                     nxt = w[j + 1]
-                    k = (b << _SHIFT) | nxt
-                    pair_counts[k] = get(k, 0) - c
+                    pair_counts[(b << _SHIFT) | nxt] -= c
                     k = (new << _SHIFT) | nxt
                     pair_counts[k] = get(k, 0) + c
-                    s = where.get(k)
+                    s = wget(k)
                     if s is None:
                         where[k] = {i}
                     else:
                         s.add(i)
-            j += 1
+            try:
+                j = w.index(a, j + 1)
+            except ValueError:
+                break

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import regex
 
 __all__ = [
+    "ASCII_LINE_PATTERN",
     "ASCII_PATTERN",
     "FAST_PATTERN",
     "GPT2_PATTERN",
@@ -43,9 +44,11 @@ LINE_PATTERN = (
 # GPT-2's pattern restricted to ASCII text, for the stdlib ``re`` engine (faster
 # there). Whitespace is spelt out: ``re`` would also count \x1c-\x1f as space.
 _WS = r"\t\n\x0b\x0c\r "
-ASCII_PATTERN = (
-    rf""" ?[A-Za-z]+| ?[0-9]+|'(?:[stmd]|re|ve|ll)| ?[^{_WS}A-Za-z0-9]+"""
-    rf"""|[{_WS}]+(?![^{_WS}])|[{_WS}]+"""
+_WS_NO_NL = r"\t\x0b\x0c\r "
+_ASCII_WORDS = rf""" ?[A-Za-z]+| ?[0-9]+|'(?:[stmd]|re|ve|ll)| ?[^{_WS}A-Za-z0-9]+"""
+ASCII_PATTERN = rf"""{_ASCII_WORDS}|[{_WS}]+(?![^{_WS}])|[{_WS}]+"""
+ASCII_LINE_PATTERN = (
+    rf"""{_ASCII_WORDS}|[{_WS_NO_NL}]*\n|[{_WS_NO_NL}]+(?![^{_WS}])|[{_WS_NO_NL}]+"""
 )
 NORMALIZATIONS = ("NFC", "NFD", "NFKC", "NFKD")
 _ASCII_SEGMENT_MIN = 256
@@ -58,17 +61,19 @@ _COMPILED: dict[str, regex.Pattern[str]] = {}
 class GPT2Splitter:
     """``findall`` for the GPT-2 pattern that sends ASCII stretches to a faster engine.
 
+    ``lines=True`` gives :data:`LINE_PATTERN`'s pieces instead (line by line).
+
     Text is cut only before a space that follows a non-space character: no
     match spans such a point and no lookahead sees past it, so the pieces are
     unchanged. Stretches around non-ASCII characters go to the ``regex`` engine.
     """
 
-    def __init__(self) -> None:
-        self._uni = split_pattern(FAST_PATTERN).findall
-        self._ascii = re.compile(ASCII_PATTERN).findall
+    def __init__(self, lines: bool = False) -> None:
+        self._uni = split_pattern(LINE_PATTERN if lines else FAST_PATTERN).findall
+        self._ascii = re.compile(ASCII_LINE_PATTERN if lines else ASCII_PATTERN).findall
 
     def findall(self, text: str) -> list[str]:
-        """The pieces of ``text``, as ``regex.findall(GPT2_PATTERN, text)`` gives them."""
+        """The pieces of ``text``, as ``regex.findall`` with the pattern gives them."""
         if text.isascii():
             return self._ascii(text)
         if len(text) < _ASCII_SEGMENT_MIN:
@@ -120,10 +125,13 @@ def _cut_after(text: str, at: int) -> int:
         p += 1
 
 
-def make_splitter(pattern: str) -> Callable[[str], list[str]]:
-    """The ``findall`` function splitting text by ``pattern``."""
+def make_splitter(pattern: str, lines: bool = False) -> Callable[[str], list[str]]:
+    """The ``findall`` function splitting text by ``pattern`` (per line if ``lines``).
+
+    Custom patterns are applied as given, also for ``lines``.
+    """
     if pattern == GPT2_PATTERN:
-        return GPT2Splitter().findall
+        return GPT2Splitter(lines).findall
     return split_pattern(pattern).findall
 
 
