@@ -31,6 +31,7 @@ class HysoModel(nn.Module):
 
     config_class: ClassVar[type[TransformerConfig]] = TransformerConfig
     is_encoder_decoder: ClassVar[bool] = False
+    _compiled_methods: ClassVar[tuple[str, ...]] = ("_body",)
 
     def __init__(
         self,
@@ -101,7 +102,9 @@ class HysoModel(nn.Module):
         if self.config.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
         if self._compile:
-            self.compile()
+            # Compile the network bodies only: the input checks stay eager (no graph breaks).
+            for name in self._compiled_methods:
+                setattr(self, name, torch.compile(getattr(self, name)))
 
     def _check_ids(self, ids: Any, name: str, max_len: int | None = None) -> torch.Tensor:
         """``ids`` must be an integer ``(B, T)`` tensor of valid ids with ``T <= max_len``."""

@@ -45,6 +45,10 @@ class HysoDecoderOnly(HysoModel):
         self._check_ids(input_ids, "input_ids")
         mask = self._check_mask(attention_mask, input_ids, "attention_mask")
         attn_mask = None if mask is None else causal_mask(mask, input_ids.shape[1])
+        return self._body(input_ids, attn_mask)
+
+    def _body(self, input_ids: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        """The network itself, on checked inputs (what ``compile=True`` compiles)."""
         x = self.emb_dropout(self.tok_emb(input_ids))  # (B, T, C)
         for block in self.blocks:
             x = block(x, self.rope, attn_mask, is_causal=attn_mask is None)

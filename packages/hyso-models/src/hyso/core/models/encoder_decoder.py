@@ -33,6 +33,7 @@ class HysoEncoderDecoder(HysoModel):
 
     config_class = EncoderDecoderConfig
     is_encoder_decoder = True
+    _compiled_methods = ("_encoder_body", "_decoder_body")
     config: EncoderDecoderConfig
 
     def __init__(self, config: EncoderDecoderConfig | None = None, **kwargs) -> None:
@@ -53,6 +54,9 @@ class HysoEncoderDecoder(HysoModel):
         self._check_ids(src_ids, "src_ids")
         mask = self._check_mask(src_mask, src_ids, "src_mask")
         attn_mask = None if mask is None else padding_mask(mask, src_ids.shape[1])
+        return self._encoder_body(src_ids, attn_mask)
+
+    def _encoder_body(self, src_ids: torch.Tensor, attn_mask: torch.Tensor | None):
         x = self.emb_dropout(self.tok_emb(src_ids))  # (B, S, C)
         for block in self.encoder_blocks:
             x = block(x, self.rope, attn_mask)
@@ -71,6 +75,15 @@ class HysoEncoderDecoder(HysoModel):
         memory_mask = self._memory_mask(src_mask, memory)
         mask = self._check_mask(tgt_mask, tgt_ids, "tgt_mask")
         attn_mask = None if mask is None else causal_mask(mask, tgt_ids.shape[1])
+        return self._decoder_body(tgt_ids, memory, attn_mask, memory_mask)
+
+    def _decoder_body(
+        self,
+        tgt_ids: torch.Tensor,
+        memory: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        memory_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
         x = self.emb_dropout(self.tok_emb(tgt_ids))  # (B, T, C)
         for block in self.decoder_blocks:
             memory_kv = block.cross.project_memory(memory)

@@ -42,13 +42,17 @@ class HysoEncoderOnly(HysoModel):
         self._check_ids(input_ids, "input_ids")
         mask = self._check_mask(attention_mask, input_ids, "attention_mask")
         attn_mask = None if mask is None else padding_mask(mask, input_ids.shape[1])
-        x = self.emb_dropout(self.tok_emb(input_ids))  # (B, T, C)
-        for block in self.blocks:
-            x = block(x, self.rope, attn_mask)
-        return self.norm(x)
+        return self._body(input_ids, attn_mask)
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Per-token logits ``(B, T, V)``."""
         return self.lm_head(self.encode(input_ids, attention_mask))
+
+    def _body(self, input_ids: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        """The encoder itself, on checked inputs (what ``compile=True`` compiles)."""
+        x = self.emb_dropout(self.tok_emb(input_ids))  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, self.rope, attn_mask)
+        return self.norm(x)

@@ -114,11 +114,10 @@ class SelfAttention(nn.Module):
         H, G, hs = self.num_heads, self.num_kv_heads, self.head_dim
         qkv = self.qkv(x).view(B, T, H + 2 * G, hs)  # (B, T, H+2G, hs)
         if rope is not None:
-            qk = rope(qkv[:, :, : H + G], offset)  # rotate queries and keys in one pass
+            qk, v = rope.rotate_qkv(qkv, H + G, offset)  # queries and keys in one pass
             q, k = qk.split((H, G), dim=2)
         else:
-            q, k = qkv[:, :, :H], qkv[:, :, H : H + G]
-        v = qkv[:, :, H + G :]
+            q, k, v = qkv.split((H, G, G), dim=2)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H|G, T, hs)
         if cache is not None:
             k, v = cache.update(k, v)  # (B, G, S, hs)

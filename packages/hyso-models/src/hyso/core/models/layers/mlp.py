@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GeluMLP", "SwiGLU", "build_mlp"]
+__all__ = ["GeluMLP", "SwiGLU", "build_mlp", "swiglu"]
 
 
 class SwiGLU(nn.Module):
@@ -19,8 +19,38 @@ class SwiGLU(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up(x).chunk(2, dim=-1)  # (B, T, hidden) each
-        return self.dropout(self.down(F.silu(gate) * up))
+        return self.dropout(self.down(swiglu(self.gate_up(x))))
+
+
+def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
+    """``silu(gate) * up`` for ``gate_up = cat(gate, up)`` on the last dim.
+
+    Under autograd only ``gate_up`` is saved (``silu(gate)`` is recomputed in the
+    backward pass) and its gradient is written in one allocation.
+    """
+    if torch.is_grad_enabled() and gate_up.requires_grad:
+        return _SwiGLU.apply(gate_up)
+    gate, up = gate_up.chunk(2, dim=-1)  # (B, T, hidden) each
+    return F.silu(gate) * up
+
+
+class _SwiGLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, gate_up):  # type: ignore[override]
+        ctx.save_for_backward(gate_up)
+        gate, up = gate_up.chunk(2, dim=-1)
+        return F.silu(gate) * up
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        (gate_up,) = ctx.saved_tensors
+        gate, up = gate_up.chunk(2, dim=-1)
+        sig = torch.sigmoid(gate)
+        silu = gate * sig
+        grad_up = grad_out * silu
+        # d silu / d gate = sig * (1 + gate * (1 - sig)) = sig + silu * (1 - sig)
+        grad_gate = grad_out * up * (sig + silu * (1 - sig))
+        return torch.cat((grad_gate, grad_up), dim=-1)
 
 
 class GeluMLP(nn.Module):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["RotaryEmbedding", "apply_rotary"]
+__all__ = ["RotaryEmbedding", "apply_rotary", "rotate_qkv"]
 
 
 class RotaryEmbedding(nn.Module):
@@ -40,8 +40,58 @@ class RotaryEmbedding(nn.Module):
         sin = self.sin[offset : offset + seq_len, None, :]
         return apply_rotary(x, cos, sin)
 
+    def rotate_qkv(
+        self, qkv: torch.Tensor, num_rotated: int, offset: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Split fused ``qkv (B, T, heads, hs)``: the first ``num_rotated`` heads rotated,
+        the rest copied; see :func:`rotate_qkv`."""
+        seq_len = qkv.shape[1]
+        if offset + seq_len > self.max_seq_len:
+            raise ValueError(
+                f"positions up to {offset + seq_len} exceed max_seq_len {self.max_seq_len}"
+            )
+        cos = self.cos[offset : offset + seq_len, None, :]  # (T, 1, hs/2)
+        sin = self.sin[offset : offset + seq_len, None, :]
+        return rotate_qkv(qkv, num_rotated, cos, sin)
+
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate the two halves of the last dim of ``x`` by angles with ``cos``/``sin``."""
     x1, x2 = x.chunk(2, dim=-1)  # (..., hs/2) each
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
+
+
+def rotate_qkv(
+    qkv: torch.Tensor, num_rotated: int, cos: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rotated, rest)`` of ``qkv (B, T, heads, hs)``: heads ``:num_rotated`` (queries and
+    keys) rotated, the others (values) copied out.
+
+    Under autograd this is one function whose backward rotates the gradient back
+    (a rotation's inverse is its transpose) and writes the whole ``qkv`` gradient
+    in one allocation; nothing but ``cos``/``sin`` is saved, so ``qkv`` is freed
+    after the forward pass.
+    """
+    if torch.is_grad_enabled() and qkv.requires_grad:
+        return _RotateQKV.apply(qkv, num_rotated, cos, sin)
+    return apply_rotary(qkv[:, :, :num_rotated], cos, sin), qkv[:, :, num_rotated:]
+
+
+class _RotateQKV(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, qkv, num_rotated, cos, sin):  # type: ignore[override]
+        ctx.save_for_backward(cos, sin)
+        ctx.num_rotated = num_rotated
+        rotated = apply_rotary(qkv[:, :, :num_rotated], cos, sin)  # (B, T, H+G, hs)
+        rest = qkv[:, :, num_rotated:].contiguous()  # (B, T, G, hs)
+        return rotated, rest
+
+    @staticmethod
+    def backward(ctx, grad_rotated, grad_rest):  # type: ignore[override]
+        cos, sin = ctx.saved_tensors
+        if grad_rest is None:
+            grad_rest = grad_rotated.new_zeros(())
+        g1, g2 = grad_rotated.chunk(2, dim=-1)  # (B, T, H+G, hs/2) each
+        grad = torch.cat((g1 * cos + g2 * sin, g2 * cos - g1 * sin), dim=-1)  # rotate back
+        rest_shape = (*grad.shape[:2], -1, grad.shape[3])
+        return torch.cat((grad, grad_rest.expand(rest_shape)), dim=2), None, None, None
