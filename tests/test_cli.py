@@ -30,7 +30,7 @@ training:
   max_grad_norm: 1.0
   precision: fp32
   log_every: 1
-  eval_every: 3
+  eval_every: 4
   save_every: null
   scheduler_interval: step
   max_steps: 6
@@ -41,7 +41,7 @@ training:
 data:
   name: python-stdlib
   max_bytes: 60000
-  val_fraction: 0.2
+  val_fraction: 0.1
   vocab_size: 300
   paths: null
   cache_dir: CACHE
