@@ -7,7 +7,8 @@ turn, interleaved and repeated; the best time of each is reported.
 - ``torch.save``: the bare reference, no fsync (its durability is the page cache's).
 - ``torch.save + fsync``: the same made durable, for context.
 - ``hyso save``: atomic temp + fsync + rename + folder fsync, SHA-256 record, RNG
-  states, index, rotation.
+  states; until save() returns (the checkpoint is durable). ``+ wait()`` adds the
+  index update and removal of the checkpoint beyond max_to_keep, done after.
 - ``hyso save(blocking=False)``: how long the training loop waits (CPU snapshot),
   and the total until the background write is done.
 - ``Fabric.save``: Lightning's checkpoint save, when lightning is installed.
@@ -87,8 +88,11 @@ def main(argv: list[str]) -> int:
         torch.save(objects(), synced_path)
         fsync_file(synced_path)
 
+    returns: list[float] = []
+
     def ours() -> None:
-        manager.save(0, model, optimizer, step=0)
+        returns.append(timed(lambda: manager.save(0, model, optimizer, step=0)))
+        manager.wait()  # removal of the previous checkpoint, which runs after save() returns
 
     waits: list[float] = []
 
@@ -99,7 +103,7 @@ def main(argv: list[str]) -> int:
     methods: dict[str, Callable[[], None]] = {
         "torch.save": bare,
         "torch.save + fsync": bare_fsync,
-        "hyso save": ours,
+        "hyso save + wait() (incl. removing the old file)": ours,
         "hyso save(blocking=False), total": ours_async,
     }
     try:
@@ -118,6 +122,7 @@ def main(argv: list[str]) -> int:
         for fn in methods.values():  # warm-up: first writes allocate the files
             fn()
         waits.clear()
+        returns.clear()
         for _ in range(args.repeats):
             for name, fn in methods.items():
                 times[name].append(timed(fn))
@@ -132,6 +137,7 @@ def main(argv: list[str]) -> int:
     best = {name: min(values) for name, values in times.items()}
     base = best["torch.save"]
     best["hyso save(blocking=False), caller waits"] = min(waits)
+    best["hyso save"] = min(returns)
     print(
         f"model {params_mb:.0f} MB fp32 + AdamW state; file {file_mb:.0f} MB; "
         f"best of {args.repeats}; torch {torch.__version__}; {os.cpu_count()} CPUs"
@@ -143,6 +149,7 @@ def main(argv: list[str]) -> int:
         "torch.save",
         "torch.save + fsync",
         "hyso save",
+        "hyso save + wait() (incl. removing the old file)",
         "hyso save(blocking=False), caller waits",
         "hyso save(blocking=False), total",
         "Lightning Fabric.save",
@@ -157,12 +164,16 @@ def main(argv: list[str]) -> int:
     )
     print()
     ratio = best["hyso save"] / base
-    hidden = 1 - best["hyso save(blocking=False), caller waits"] / best["hyso save"]
+    synced = best["hyso save"] / best["torch.save + fsync"]
+    share = best["hyso save(blocking=False), caller waits"] / best["hyso save"]
     print(
         f"goal: hyso save <= 1.25x torch.save: {'met' if ratio <= 1.25 else 'NOT met'} "
-        f"({ratio:.2f}x)"
+        f"({ratio:.2f}x; {synced:.2f}x a torch.save + fsync)"
     )
-    print(f"blocking=False: the caller waits {hidden:.0%} less than a blocking hyso save")
+    print(
+        f"blocking=False: the caller waits {share:.0%} as long as for a blocking hyso save "
+        f"({1 - share:.0%} of the save moved off the training loop)"
+    )
     return 0
 
 

@@ -271,7 +271,7 @@ def test_wrapper_prefixes_load_both_ways(tmp_path: Path) -> None:
         wrapped.module.state_dict().values(),
         other.state_dict().values(),
     ):
-        assert torch.equal(a, b) and torch.equal(a, c)
+        assert torch.equal(a, b.cpu()) and torch.equal(a, c)  # DataParallel may move to GPU
 
 
 def test_restore_mismatches_name_the_file(tmp_path: Path) -> None:
