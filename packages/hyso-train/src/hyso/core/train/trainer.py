@@ -406,21 +406,22 @@ class Trainer:
         self._epoch_tokens += tokens
         if not pending:
             return
-        losses = torch.stack(pending).double()
-        local = torch.stack(
-            [
-                losses.sum(),
-                torch.tensor(float(len(pending)), dtype=torch.float64, device=losses.device),
-            ]
-        )
-        total = self.dist.all_reduce_sum(local.clone()) if self.dist.is_distributed else local
-        loss_sum, count = (float(x) for x in total.tolist())
+        losses = torch.stack(pending)  # (n,)
+        count = len(pending)
+        if self.dist.is_distributed:
+            total = torch.stack(
+                [losses.double().sum(), losses.new_tensor(count, dtype=torch.float64)]
+            )
+            loss_sum, count_f = (float(x) for x in self.dist.all_reduce_sum(total).tolist())
+            count = int(count_f)
+        else:
+            loss_sum = float(losses.sum(dtype=torch.float64))
         if not math.isfinite(loss_sum):
             self._raise_non_finite(losses)
         self._window_sum += loss_sum
-        self._window_count += int(count)
+        self._window_count += count
         self._epoch_sum += loss_sum
-        self._epoch_count += int(count)
+        self._epoch_count += count
         pending.clear()
         self._marks.clear()
 
