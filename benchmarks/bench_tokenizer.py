@@ -285,6 +285,20 @@ def check_word_parity(vocab_json: Path, simple_path: Path, corpora: Path) -> lis
 # ---------------------------------------------------------------- main
 
 
+def _machine() -> str:
+    import platform
+    from importlib.metadata import version
+
+    with open("/proc/meminfo") as fh:
+        mem_gib = int(fh.readline().split()[1]) / 2**20
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"Machine: {os.cpu_count()}-core {platform.machine()} CPU, {mem_gib:.0f} GiB, "
+        f"Python {platform.python_version()}; tokenizers {version('tokenizers')}, "
+        f"tiktoken {version('tiktoken')}; load average at the end {load}."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
@@ -491,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         args.results.write_text(
             f"## Tokenizer\n\nCommand: `{command.strip()}` "
-            f"(best of {rounds} alternating rounds)\n\n" + report + "\n",
+            f"(best of {rounds} alternating rounds)\n\n{_machine()}\n\n" + report + "\n",
             encoding="utf-8",
         )
     return 0

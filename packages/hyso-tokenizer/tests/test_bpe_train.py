@@ -136,3 +136,11 @@ def test_merges_match_hf_tokenizers(
         assert hf.get_vocab_size() == ours.vocab_size
         text = "\n".join(corpus_factory(50, seed=12))
         assert ours.encode(text) == hf.encode(text).ids
+
+
+def test_show_progress_reports_the_result(capsys: pytest.CaptureFixture[str]) -> None:
+    tok = HysoBPETokenizer().train(["hello world"] * 5, vocab_size=270, show_progress=True)
+    out = capsys.readouterr().out
+    assert f"{len(tok.merges)} merges" in out and f"vocabulary {tok.vocab_size}" in out
+    assert HysoBPETokenizer().train(["hello"], vocab_size=270) is not None
+    assert capsys.readouterr().out == ""

@@ -213,6 +213,9 @@ class HysoBPETokenizer(BPEFilesMixin):
             self._special_ids[k] = text
         self._sync_specials()
         self._set_model(model.id_to_bytes, model.merges)
+        if show_progress:
+            print(f"\rBPE: {len(model.merges)} merges from {len(words)} distinct pieces, "
+                  f"vocabulary {self.vocab_size}")  # fmt: skip
         return self
 
     # ------------------------------------------------------------ encoding
@@ -516,5 +519,5 @@ def _encodable(text: str) -> bool:
 
 
 def _print_progress(done: int, total: int) -> None:
-    if done == total or done % 500 == 0:
-        print(f"\rBPE merges: vocabulary {done}/{total}", end="\n" if done == total else "")
+    if done % 500 == 0:
+        print(f"\rBPE merges: vocabulary {done}/{total}", end="", flush=True)
