@@ -240,3 +240,20 @@ def test_bad_batch_layout_is_a_clear_error() -> None:
         t.validate([{"ids": torch.zeros(2, 3, dtype=torch.long)}])
     with pytest.raises(ValueError, match=r"logits of shape \(2, 3, 23\)"):
         t.validate([(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))])
+
+
+@pytest.mark.parametrize("clip", [None, 1.0])
+def test_fp16_uses_a_grad_scaler_and_trains(clip) -> None:
+    ds = token_data(n=32)
+    model = TinyLM()
+    t = Trainer(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-2),
+        precision="fp16",
+        max_grad_norm=clip,
+        progress_bar=False,
+    )
+    h = t.fit(loader(ds), loader(ds), epochs=3)
+    assert t._scaler is not None and t._scaler.get_scale() > 0
+    assert h[-1]["val_loss"] < h[0]["val_loss"]
+    assert "grad_scaler" in t.checkpoint_state() and t.checkpoint_state()["grad_scaler"]

@@ -1,4 +1,4 @@
-"""Mixed precision: fp32 (no autocast) or bf16 autocast on the training device."""
+"""Mixed precision: fp32 (no autocast), bf16 autocast, or fp16 autocast with loss scaling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["autocast_factory"]
+__all__ = ["autocast_factory", "make_grad_scaler"]
 
 
 def autocast_factory(precision: str, device: torch.device) -> Callable[[], Any] | None:
@@ -15,7 +15,15 @@ def autocast_factory(precision: str, device: torch.device) -> Callable[[], Any] 
     ``None`` for fp32, where the forward pass runs without any context."""
     if precision == "fp32":
         return None
-    if precision == "bf16":
-        dtype = torch.bfloat16
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         return lambda: torch.autocast(device_type=device.type, dtype=dtype)
-    raise ValueError(f"training.precision must be 'fp32' or 'bf16', got {precision!r}")
+    raise ValueError(f"training.precision must be 'fp32', 'bf16' or 'fp16', got {precision!r}")
+
+
+def make_grad_scaler(precision: str, device: torch.device) -> Any:
+    """A ``torch.amp.GradScaler`` for fp16 (gradients of small losses would underflow
+    without it); ``None`` otherwise."""
+    if precision != "fp16":
+        return None
+    return torch.amp.GradScaler(device.type)

@@ -10,7 +10,7 @@ from hyso.core.train.errors import TrainingConfigError
 
 __all__ = ["TrainingSettings", "as_plain_dict", "resolve_settings"]
 
-_PRECISIONS = ("fp32", "bf16")
+_PRECISIONS = ("fp32", "bf16", "fp16")
 _INTERVALS = ("epoch", "step")
 _NAN_POLICIES = ("error", "skip")
 _STRATEGIES = ("auto", "ddp", "fsdp")

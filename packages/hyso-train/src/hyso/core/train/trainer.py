@@ -38,7 +38,7 @@ from hyso.core.train.loss import (
     token_cross_entropy,
 )
 from hyso.core.train.metrics import CSVMetricsLogger
-from hyso.core.train.precision import autocast_factory
+from hyso.core.train.precision import autocast_factory, make_grad_scaler
 from hyso.core.train.progress import ProgressBar
 from hyso.core.train.run_record import finish_run, start_run
 from hyso.core.train.settings import TrainingSettings, resolve_settings
@@ -101,6 +101,7 @@ class Trainer:
         self.callbacks = CallbackList(self._assemble_callbacks(callbacks or ()))
         self._has_step_end = self.callbacks.has_hook("on_step_end")
         self._autocast = autocast_factory(s.precision, self.device)
+        self._scaler = make_grad_scaler(s.precision, self.device)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self.seed = s.seed if s.seed is not None else torch.initial_seed() & ((1 << 63) - 1)
 
@@ -208,6 +209,7 @@ class Trainer:
         device = self.device
         move = device.type != "cpu"
         no_sync = getattr(model, "no_sync", None)
+        scaler = self._scaler
         pending = self._pending
         group = accum
         stepped = True
@@ -231,6 +233,8 @@ class Trainer:
             if type(loss) is not torch.Tensor:
                 loss = loss[0]
             scaled = loss / group if group > 1 else loss
+            if scaler is not None:
+                scaled = scaler.scale(scaled)
             if no_sync is not None and micro < group - 1:
                 with no_sync():
                     scaled.backward()
@@ -353,17 +357,27 @@ class Trainer:
             "epoch_sums": [self._epoch_sum, self._epoch_count, self._epoch_tokens],
             "window": [self._window_sum, self._window_count, self._window_tokens],
             "callbacks": self.callbacks.state_dict(),
+            "grad_scaler": self._scaler.state_dict() if self._scaler is not None else None,
         }
 
     # -- the step ---------------------------------------------------------------------
     def _optimizer_step(self, group: int) -> None:
         s = self.settings
         grad_norm = None
+        scaler = self._scaler
         if s.max_grad_norm is not None:
+            if scaler is not None:
+                scaler.unscale_(self.optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(self._params, s.max_grad_norm)
         if s.nan_policy == "skip" and not self._group_finite(group):
+            if scaler is not None and s.max_grad_norm is not None:
+                scaler.update()  # closes this step's unscale_ bookkeeping
             return
-        self.optimizer.step()
+        if scaler is None:
+            self.optimizer.step()
+        else:
+            scaler.step(self.optimizer)  # skipped by the scaler itself on inf/NaN gradients
+            scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         if self.scheduler is not None and s.scheduler_interval == "step":
             self.scheduler.step()
@@ -563,6 +577,8 @@ class Trainer:
         self._reset_window()
         self._window_sum, self._window_count, self._window_tokens = state["window"]
         self.callbacks.load_state_dict(state.get("callbacks", {}))
+        if self._scaler is not None and state.get("grad_scaler"):
+            self._scaler.load_state_dict(state["grad_scaler"])
         self.logger.info(
             f"resumed from {ckpt.path}: epoch {self.epoch}, step {self.global_step}, "
             f"batch {self._resume_batch} of the epoch"
