@@ -72,6 +72,9 @@ class HysoBPETokenizer(BPEFilesMixin):
             raise ValueError(f"special token role {role!r} is given twice")
         if text in {t for t, _ in self._specials.values()}:
             raise ValueError(f"special token text {text!r} is given twice")
+        if token_id in self._special_ids:
+            raise ValueError(f"special tokens {text!r} and {self._special_ids[token_id]!r} "
+                             f"share id {token_id}")  # fmt: skip
         self._specials[role] = (text, token_id)
         self._special_ids[token_id] = text
         self._sync_specials()
