@@ -419,3 +419,18 @@ def test_snapshot_reuses_matching_buffers_and_keeps_ties() -> None:
     assert second["a"] is first["a"]  # same shape: overwritten in place
     assert torch.equal(second["a"], torch.arange(6.0) + 1) and second["b"] is second["a"]
     assert second["c"][0].shape == (3,)  # shape changed: a new buffer
+
+
+def test_background_save_completes_when_the_program_exits_right_after(tmp_path: Path) -> None:
+    code = (
+        "import sys, torch\n"
+        "from hyso.core.storage import CheckpointConfig, CheckpointManager\n"
+        "manager = CheckpointManager(CheckpointConfig(sys.argv[1]))\n"
+        "model = torch.nn.Sequential(*[torch.nn.Linear(512, 512) for _ in range(8)])\n"
+        "torch.nn.init.constant_(model[0].weight, 3.0)\n"
+        "manager.save(5, model, blocking=False)\n"  # no wait(): the script ends here
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120)
+    ckpt = CheckpointManager(CheckpointConfig(tmp_path)).load_latest()
+    assert ckpt is not None and ckpt.epoch == 5
+    assert torch.all(ckpt.model_state["0.weight"] == 3.0)

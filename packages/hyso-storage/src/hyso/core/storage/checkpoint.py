@@ -313,8 +313,9 @@ class CheckpointManager:
         def run() -> None:
             try:
                 work()
-            except BaseException as exc:  # re-raised by wait()
+            except BaseException as exc:  # re-raised by wait(); logged in case none comes
                 self._error = exc
+                _log.error("background checkpoint work in %s failed: %s", self.directory, exc)
 
         self._thread = threading.Thread(target=run, name="hyso-checkpoint")
         self._thread.start()

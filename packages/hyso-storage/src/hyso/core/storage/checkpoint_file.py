@@ -17,7 +17,6 @@ import os
 import pickle
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +24,7 @@ import torch
 
 from .atomic import atomic_write, atomic_write_json
 from .errors import CheckpointCorruptError, CheckpointError, UnsafeCheckpointError
+from .helper import Helper, Task
 
 __all__ = [
     "CHECKPOINT_FORMAT_VERSION",
@@ -201,7 +201,7 @@ def load_verified(path: Path, record: Mapping[str, Any], map_location: Any = "cp
     Loading is weights-only either way, so reading a file before its hash is
     checked cannot run code; a payload that fails the check is discarded.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyso-ckpt-verify") as pool:
+    with Helper("hyso-ckpt-verify") as pool:
         verified = pool.submit(verify_payload, path, record)
         try:
             payload = load_payload(path, map_location=map_location)
@@ -247,9 +247,9 @@ class _HashingWriter:
     def __init__(self, handle: IO[bytes], hasher: Any) -> None:
         self._handle = handle
         self._hasher = hasher
-        self._hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyso-ckpt-hash")
-        self._sync_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyso-ckpt-sync")
-        self._sync: Future[None] | None = None
+        self._hash_pool = Helper("hyso-ckpt-hash")
+        self._sync_pool = Helper("hyso-ckpt-sync")
+        self._sync: Task | None = None
         self._unsynced = 0
         self.size = 0
         self.error: BaseException | None = None
@@ -285,8 +285,8 @@ class _HashingWriter:
 
     def close(self) -> None:
         """Stop the helper threads; re-raise a failed flush."""
-        self._hash_pool.shutdown(wait=True)
-        self._sync_pool.shutdown(wait=True)
+        self._hash_pool.close()
+        self._sync_pool.close()
         if self._sync is not None and self.error is None:
             self._sync.result()
 
