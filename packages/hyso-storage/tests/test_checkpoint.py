@@ -434,3 +434,17 @@ def test_background_save_completes_when_the_program_exits_right_after(tmp_path: 
     ckpt = CheckpointManager(CheckpointConfig(tmp_path)).load_latest()
     assert ckpt is not None and ckpt.epoch == 5
     assert torch.all(ckpt.model_state["0.weight"] == 3.0)
+
+
+def test_module_extra_state_that_cannot_load_safely_is_refused(tmp_path: Path) -> None:
+    class WithExtraState(nn.Linear):
+        def get_extra_state(self):
+            return {"tokenizer": object()}
+
+        def set_extra_state(self, state) -> None:
+            pass
+
+    manager = _manager(tmp_path)
+    with pytest.raises(CheckpointError, match=r"model state\['_extra_state'\]"):
+        manager.save(0, WithExtraState(2, 2))
+    assert _files(manager) == []

@@ -183,6 +183,7 @@ class CheckpointManager:
             "rng": capture_rng_state() if self.config.save_rng_state else None,
         }
         for key, where in (
+            ("model", "model state"),
             ("extra", "extra"),
             ("optimizer", "optimizer state"),
             ("scheduler", "scheduler state"),
