@@ -13,7 +13,11 @@ Variants:
   lightning    Lightning, no progress bar, no logger, no checkpointing
   lightning-csv Lightning with its CSVLogger (log_every_n_steps=10)
 
-Usage: python benchmarks/bench_trainer.py [--steps 2000] [--rounds 5] [--quick]
+The same is then repeated with a near-free model (Linear 4->2, batch 4), where a step
+is mostly framework and data-loading work, so the trainer's own cost in microseconds
+stands out of the noise of a shared machine.
+
+Usage: python benchmarks/bench_trainer.py [--steps 2000] [--rounds 5] [--quick] [--wall]
 """
 
 from __future__ import annotations
@@ -42,15 +46,25 @@ CHUNK = 100  # steps per timed chunk; the first chunk (warm-up) is dropped
 clock = time.thread_time
 
 
+# "mlp": the benchmark's model. "tiny": a near-free model (Linear 4->2, batch 4), so a
+# step is mostly framework and data-loading overhead and differences stand out of noise.
+SHAPES = {"mlp": (64, 256, 10, 32), "tiny": (4, 0, 2, 4)}
+shape = "mlp"
+
+
 def make_model() -> nn.Module:
-    return nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+    d_in, hidden, d_out, _ = SHAPES[shape]
+    if not hidden:
+        return nn.Linear(d_in, d_out)
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
 
 
 def make_loader(steps: int) -> DataLoader:
+    d_in, _, d_out, batch = SHAPES[shape]
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(steps * 32, 64, generator=g)
-    y = torch.randint(0, 10, (steps * 32,), generator=g)
-    return DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    x = torch.randn(steps * batch, d_in, generator=g)
+    y = torch.randint(0, d_out, (steps * batch,), generator=g)
+    return DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
 
 
 def run_hand(steps: int) -> tuple[float, float]:
@@ -149,33 +163,7 @@ def run_lightning(steps: int, csv: bool) -> tuple[float, float]:
     return _chunks(marks), (t1 - t0) / steps
 
 
-def _chunks(marks: list[float]) -> list[float]:
-    """Seconds per step of each CHUNK-step window after the first."""
-    return [(b - a) / CHUNK for a, b in itertools.pairwise(marks)]
-
-
-def _quiet_logger() -> logging.Logger:
-    log = logging.getLogger("bench.hyso")
-    log.propagate = False
-    log.addHandler(logging.NullHandler())
-    return log
-
-
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="600 steps, 3 rounds")
-    ap.add_argument("--no-lightning", action="store_true")
-    ap.add_argument("--wall", action="store_true", help="wall-clock instead of thread CPU time")
-    args = ap.parse_args(argv)
-    if args.wall:
-        global clock
-        clock = time.perf_counter
-    if args.quick:
-        args.steps, args.rounds = 600, 3
-    torch.set_num_threads(1)
-    has_lightning = not args.no_lightning and _has_lightning()
+def _measure(args: argparse.Namespace, has_lightning: bool) -> None:
     variants = {
         "hand": lambda: run_hand(args.steps),
         "hyso": lambda: run_hyso(args.steps, defaults=True),
@@ -192,11 +180,11 @@ def main(argv: list[str]) -> int:
                 s, w = fn()
             steady[name].extend(s)
             whole[name].append(w)
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+        print(f"{shape}: round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     base = _low(steady["hand"])
     base_whole = min(whole["hand"])
     print(
-        f"\n{args.steps} steps, batch 32, 2-layer MLP (64-256-10), Adam, 1 thread, "
+        f"\n{shape}: {_describe()}, {args.steps} steps, Adam, 1 thread, "
         f"best of {args.rounds} interleaved rounds; {'wall' if args.wall else 'thread CPU'} "
         f"time; torch {torch.__version__}"
     )
@@ -218,6 +206,191 @@ def main(argv: list[str]) -> int:
         f"us/step: the 10th percentile over all {CHUNK}-step chunks of all rounds (the "
         "least disturbed by other processes); median-chunk: the same with medians"
     )
+
+
+def _use_shape(name: str) -> None:
+    global shape
+    if name not in SHAPES:
+        raise SystemExit(f"--shapes: unknown model {name!r}; choose from {sorted(SHAPES)}")
+    shape = name
+
+
+def _describe() -> str:
+    d_in, hidden, d_out, batch = SHAPES[shape]
+    if not hidden:
+        return f"Linear {d_in}->{d_out} (near-free model), batch {batch}"
+    return f"2-layer MLP ({d_in}-{hidden}-{d_out}), batch {batch}"
+
+
+class Lockstep:
+    """An iterable of batches for a framework; before each batch it hands out, it runs
+    one step of a hand-written twin loop. Framework and hand steps thus alternate one by
+    one, sharing every moment of machine load, and each is timed: the hand step inside
+    ``__next__``, the framework step from one ``__next__`` to the next."""
+
+    def __init__(self, steps: int) -> None:
+        self.loader = make_loader(steps)
+        self.hand_loader = make_loader(steps)
+        torch.manual_seed(1)
+        self.model = make_model()
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.hand: list[float] = []
+        self.framework: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        model, opt, now = self.model, self.opt, time.perf_counter
+        hand_it, it = iter(self.hand_loader), iter(self.loader)
+        t_b = None
+        for _ in range(len(self.loader)):
+            t_a = now()
+            if t_b is not None:
+                self.framework.append(t_a - t_b)
+            x, y = next(hand_it)
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            t_b = now()
+            self.hand.append(t_b - t_a)
+            yield next(it)
+
+    def overhead(self) -> tuple[float, float, float]:
+        """(hand us/step, framework us/step, median of per-pair ratios - 1), warm-up cut."""
+        n = min(len(self.hand), len(self.framework))
+        hand, fw = self.hand[CHUNK:n], self.framework[CHUNK:n]
+        ratios = sorted(f / h for f, h in zip(fw, hand, strict=True))
+        return (
+            sum(hand) / len(hand) * 1e6,
+            sum(fw) / len(fw) * 1e6,
+            ratios[len(ratios) // 2] - 1,
+        )
+
+
+def run_lockstep(name: str, steps: int) -> tuple[float, float, float]:
+    """Run framework ``name`` on a Lockstep loader; returns Lockstep.overhead()."""
+    from hyso.core.storage import RunPaths
+    from hyso.core.train import Trainer
+
+    data = Lockstep(steps)
+    torch.manual_seed(0)
+    if name.startswith("hyso"):
+        model = make_model()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        with tempfile.TemporaryDirectory() as tmp:
+            kwargs: dict = {"progress_bar": False}
+            if name == "hyso":
+                kwargs = {
+                    "run_paths": RunPaths.for_run_dir(Path(tmp) / "r").ensure_dirs(),
+                    "logger": _quiet_logger(),
+                }
+            Trainer(model, opt, **kwargs).fit(data, epochs=1)
+    else:
+        import lightning as L
+
+        csv = name == "lightning-csv"
+        module = _lightning_module(csv)
+        with tempfile.TemporaryDirectory() as tmp:
+            L.Trainer(
+                max_steps=steps,
+                max_epochs=1,
+                accelerator="cpu",
+                devices=1,
+                logger=L.pytorch.loggers.CSVLogger(tmp) if csv else False,
+                enable_progress_bar=False,
+                enable_checkpointing=False,
+                enable_model_summary=False,
+                log_every_n_steps=10,
+                default_root_dir=tmp,
+            ).fit(module, data)
+    return data.overhead()
+
+
+def _lightning_module(csv: bool):  # type: ignore[no-untyped-def]
+    import lightning as L
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = make_model()
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = F.cross_entropy(self.net(x), y)
+            if csv:
+                self.log("loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    return Module()
+
+
+def _measure_lockstep(args: argparse.Namespace, has_lightning: bool) -> None:
+    names = ["hyso", "hyso-bare"] + (["lightning", "lightning-csv"] if has_lightning else [])
+    results: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
+    for r in range(args.rounds):
+        for name in names:
+            with _silenced():
+                results[name].append(run_lockstep(name, args.steps))
+        print(f"{shape} lockstep: round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    print(
+        f"\n{shape} (lockstep pairs): {_describe()}, {args.steps} steps, Adam, 1 thread, "
+        f"{args.rounds} rounds; wall time; torch {torch.__version__}"
+    )
+    print(
+        "| framework | hand us/step | framework us/step | overhead us | overhead % "
+        "| per-pair median overhead % |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        hand, fw, med = (statistics.median(v) for v in zip(*results[name], strict=True))
+        print(
+            f"| {name} | {hand:.1f} | {fw:.1f} | {fw - hand:+.1f} | "
+            f"{(fw / hand - 1) * 100:+.1f} % | {med * 100:+.1f} % |"
+        )
+    print(
+        "each framework step runs right after a hand-written step on a twin model; "
+        "medians over rounds"
+    )
+
+
+def _chunks(marks: list[float]) -> list[float]:
+    """Seconds per step of each CHUNK-step window after the first."""
+    return [(b - a) / CHUNK for a, b in itertools.pairwise(marks)]
+
+
+def _quiet_logger() -> logging.Logger:
+    log = logging.getLogger("bench.hyso")
+    log.propagate = False
+    log.addHandler(logging.NullHandler())
+    return log
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="600 steps, 3 rounds")
+    ap.add_argument("--no-lightning", action="store_true")
+    ap.add_argument("--lockstep-only", action="store_true", help="skip the separate runs")
+    ap.add_argument("--shapes", default="mlp,tiny", help="models to run: mlp, tiny (comma list)")
+    ap.add_argument("--wall", action="store_true", help="wall-clock instead of thread CPU time")
+    args = ap.parse_args(argv)
+    if args.wall:
+        global clock
+        clock = time.perf_counter
+    if args.quick:
+        args.steps, args.rounds = 600, 3
+    torch.set_num_threads(1)
+    has_lightning = not args.no_lightning and _has_lightning()
+    for name in args.shapes.split(","):
+        _use_shape(name)
+        _measure_lockstep(args, has_lightning)
+        if not args.lockstep_only:
+            _measure(args, has_lightning)
     if not has_lightning:
         print("(lightning not installed: its rows are missing)")
     return 0

@@ -257,3 +257,10 @@ def test_fp16_uses_a_grad_scaler_and_trains(clip) -> None:
     assert t._scaler is not None and t._scaler.get_scale() > 0
     assert h[-1]["val_loss"] < h[0]["val_loss"]
     assert "grad_scaler" in t.checkpoint_state() and t.checkpoint_state()["grad_scaler"]
+
+
+def test_an_empty_training_loader_is_a_clear_error() -> None:
+    model = TinyLM()
+    t = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), progress_bar=False)
+    with pytest.raises(ValueError, match="no batches in epoch 0"):
+        t.fit([], epochs=1)

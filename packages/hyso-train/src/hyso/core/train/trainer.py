@@ -248,13 +248,15 @@ class Trainer:
                 self._optimizer_step(group)
                 if self.should_stop or (max_steps is not None and self.global_step >= max_steps):
                     break
+        if skip == 0 and self.batch_index == 0:
+            raise ValueError(f"the training loader yielded no batches in epoch {self.epoch}")
         if not stepped:  # a loader without len() ended inside an accumulation group
             self._optimizer_step(self.batch_index % accum)
         self._fold()
-        count = max(self._epoch_count, 1)
+        count = self._epoch_count
         elapsed = time.perf_counter() - t0
         return {
-            "train_loss": self._epoch_sum / count,
+            "train_loss": self._epoch_sum / count if count else float("nan"),
             "train_tokens": self._epoch_tokens,
             "tokens_per_s": self._epoch_tokens / elapsed if elapsed > 0 else 0.0,
             "epoch_steps": self.global_step - first_step,
