@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import re
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from hyso.core.storage import RunPathFactory, RunPaths
 from hyso.core.storage.paths import make_run_id, validate_run_id
@@ -83,3 +86,19 @@ def test_32_processes_get_32_distinct_folders(tmp_path: Path) -> None:
         assert p.exitcode == 0
     assert len(ids) == 64 and len(set(ids)) == 64
     assert sorted(d.name for d in tmp_path.iterdir()) == sorted(ids)
+
+
+@settings(max_examples=80, deadline=None)
+@given(name=st.text(max_size=70))
+@example(name="lm\n")
+@example(name="..")
+@example(name="a" * 64)
+def test_run_names_are_accepted_exactly_when_safe(name: str) -> None:
+    safe = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name) is not None
+    if safe:
+        run_id = make_run_id(name)
+        assert validate_run_id(run_id) == run_id and run_id.endswith("-" + name)
+        assert "/" not in run_id and run_id not in (".", "..")
+    else:
+        with pytest.raises(ValueError, match="run name"):
+            make_run_id(name)

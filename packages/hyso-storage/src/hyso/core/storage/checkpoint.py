@@ -49,9 +49,9 @@ __all__ = [
 INDEX_FORMAT_VERSION = 1
 INDEX_NAME = "index.json"
 _NAME_RE = re.compile(
-    r"^(?P<prefix>[A-Za-z0-9_]+)-(?P<seq>\d{6,})-e(?P<epoch>\d+)-s(?P<step>\d+)\.pt$"
+    r"^(?P<prefix>[A-Za-z0-9_]+)-(?P<seq>\d{6,})-e(?P<epoch>\d+)-s(?P<step>\d+)\.pt\Z"
 )
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
 _log = logging.getLogger("hyso.core.storage.checkpoint")
 
 

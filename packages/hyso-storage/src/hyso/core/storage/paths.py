@@ -18,8 +18,8 @@ from pathlib import Path
 
 __all__ = ["RunPathFactory", "RunPaths", "make_run_id", "validate_run_id"]
 
-_ID_RE = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{6}(-[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ID_RE = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{6}(-[A-Za-z0-9][A-Za-z0-9._-]{0,63})?\Z")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _MAX_ATTEMPTS = 100
 _clock_lock = threading.Lock()
 _last_stamp: list[datetime] = [datetime.min.replace(tzinfo=timezone.utc)]
