@@ -121,13 +121,17 @@ def _crc32_disabled() -> Iterator[None]:
     ``set_crc32_options`` is process-wide; a ``torch.save`` running in another
     thread at the same moment also skips CRC-32 (its file stays loadable).
     """
+    serialization = torch.serialization
+    if not hasattr(serialization, "set_crc32_options"):  # torch < 2.4 always writes CRC-32
+        yield
+        return
     with _CRC_LOCK:
-        previous = torch.serialization.get_crc32_options()
-        torch.serialization.set_crc32_options(False)
+        previous = serialization.get_crc32_options()
+        serialization.set_crc32_options(False)
         try:
             yield
         finally:
-            torch.serialization.set_crc32_options(previous)
+            serialization.set_crc32_options(previous)
 
 
 def write_record(payload_path: Path, record: Mapping[str, Any]) -> Path:
