@@ -40,12 +40,12 @@ from hyso.core.train.loss import (
 from hyso.core.train.metrics import CSVMetricsLogger
 from hyso.core.train.precision import autocast_factory, make_grad_scaler
 from hyso.core.train.progress import ProgressBar
+from hyso.core.train.resume import capture_state, restore_state
 from hyso.core.train.run_record import finish_run, start_run
 from hyso.core.train.settings import TrainingSettings, resolve_settings
 
-__all__ = ["RESUME_FORMAT_VERSION", "Trainer"]
+__all__ = ["Trainer"]
 
-RESUME_FORMAT_VERSION = 1
 _NO_METRICS: Mapping[str, Any] = types.MappingProxyType({})
 
 
@@ -342,25 +342,7 @@ class Trainer:
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything besides model/optimizer/scheduler/RNG that exact resume needs."""
-        self._fold()
-        return {
-            "format_version": RESUME_FORMAT_VERSION,
-            "epoch": self.epoch,
-            "global_step": self.global_step,
-            "batch_index": self.batch_index,
-            "epoch_complete": self._epoch_complete,
-            "seed": self.seed,
-            "world_size": self.dist.world_size,
-            "grad_accum_steps": self.settings.grad_accum_steps,
-            "history": [dict(h) for h in self.history],
-            "best_val_loss": self.best_val_loss,
-            "skipped_steps": self.skipped_steps,
-            "elapsed_s": self.elapsed_s(),
-            "epoch_sums": [self._epoch_sum, self._epoch_count, self._epoch_tokens],
-            "window": [self._window_sum, self._window_count, self._window_tokens],
-            "callbacks": self.callbacks.state_dict(),
-            "grad_scaler": self._scaler.state_dict() if self._scaler is not None else None,
-        }
+        return capture_state(self)
 
     # -- the step ---------------------------------------------------------------------
     def _optimizer_step(self, group: int) -> None:
@@ -528,63 +510,7 @@ class Trainer:
 
     # -- resume -------------------------------------------------------------------------
     def _restore(self, resume: str) -> None:
-        mgr = self.checkpoint_manager
-        if mgr is None:
-            raise TrainingConfigError(
-                f"fit(resume={resume!r}) needs a checkpoint_manager (or run_paths)"
-            )
-        if resume == "latest":
-            ckpt = mgr.load_latest(map_location="cpu")
-            if ckpt is None:
-                self.logger.info("resume='latest': no checkpoint yet, starting from scratch")
-                return
-        elif resume == "best":
-            ckpt = mgr.load_best(map_location="cpu")
-            if ckpt is None:
-                raise FileNotFoundError(f"resume='best': no best checkpoint in {_mgr_dir(mgr)}")
-        else:
-            ckpt = _load_checkpoint_path(mgr, resume)
-        state = (ckpt.extra or {}).get("trainer")
-        if not isinstance(state, Mapping):
-            raise ValueError(
-                f"checkpoint {ckpt.path} has no trainer state in its extra; it was not written "
-                "by hyso.core.train.Trainer and cannot resume training"
-            )
-        version = state.get("format_version")
-        if version != RESUME_FORMAT_VERSION:
-            raise ValueError(
-                f"checkpoint {ckpt.path}: trainer state format_version {version!r} is not "
-                f"supported (expected {RESUME_FORMAT_VERSION})"
-            )
-        for key, now in (
-            ("grad_accum_steps", self.settings.grad_accum_steps),
-            ("world_size", self.dist.world_size),
-        ):
-            if state.get(key, now) != now and not state.get("epoch_complete"):
-                raise ValueError(
-                    f"checkpoint {ckpt.path} was saved mid-epoch with {key}={state.get(key)}; "
-                    f"resuming it with {key}={now} cannot continue the epoch exactly"
-                )
-        mgr.restore_objects(ckpt, self.model, self.optimizer, self.scheduler, restore_rng=True)
-        self.epoch = int(state["epoch"])
-        self.global_step = int(state["global_step"])
-        self._epoch_complete = bool(state["epoch_complete"])
-        self._resume_batch = 0 if self._epoch_complete else int(state["batch_index"])
-        self.seed = int(state["seed"])
-        self.history = [dict(h) for h in state.get("history", [])]
-        self.best_val_loss = state.get("best_val_loss")
-        self.skipped_steps = int(state.get("skipped_steps", 0))
-        self._elapsed_before = float(state.get("elapsed_s", 0.0))
-        self._epoch_sum, self._epoch_count, self._epoch_tokens = state["epoch_sums"]
-        self._reset_window()
-        self._window_sum, self._window_count, self._window_tokens = state["window"]
-        self.callbacks.load_state_dict(state.get("callbacks", {}))
-        if self._scaler is not None and state.get("grad_scaler"):
-            self._scaler.load_state_dict(state["grad_scaler"])
-        self.logger.info(
-            f"resumed from {ckpt.path}: epoch {self.epoch}, step {self.global_step}, "
-            f"batch {self._resume_batch} of the epoch"
-        )
+        restore_state(self, resume)
 
     # -- setup and teardown ---------------------------------------------------------------
     def _wrap(self, model: nn.Module) -> nn.Module:
@@ -691,21 +617,6 @@ def _safe_exp(x: float) -> float:
 
 def _short(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
-def _mgr_dir(mgr: Any) -> Any:
-    return getattr(getattr(mgr, "config", None), "directory", "the checkpoint folder")
-
-
-def _load_checkpoint_path(mgr: Any, path: Any) -> Any:
-    for name in ("load", "load_path", "load_checkpoint"):
-        fn = getattr(mgr, name, None)
-        if fn is not None:
-            return fn(path, map_location="cpu")
-    raise TrainingConfigError(
-        f"fit(resume={path!r}): resume takes 'latest', 'best' or a path the checkpoint "
-        "manager can load"
-    )
 
 
 def _default_checkpoint_manager(run_paths: Any) -> Any:
