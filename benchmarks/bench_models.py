@@ -10,7 +10,7 @@ random weights, nothing downloaded):
 Speed: both models of a pair live in one process and their steps alternate, so
 both see the same machine load; each figure is the best of N steps. Memory: each
 model trains in its own subprocess (RSS never shrinks) and reports its peak RSS
-(``resource.getrusage``) and the growth of RSS over the training steps.
+(``VmHWM``) and the growth of RSS over the training steps.
 
 Usage: python benchmarks/bench_models.py [--quick] [--compile] [--repeats N]
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -35,13 +34,22 @@ PROMPT, NEW_TOKENS = 16, 256
 THREADS = 2
 
 
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"{key} not in /proc/self/status")
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    """Peak RSS of this process image. VmHWM, not ``getrusage``: ru_maxrss survives
+    fork + exec, so a worker would report its parent's peak."""
+    return _status_mb("VmHWM")
 
 
 def current_rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+    return _status_mb("VmRSS")
 
 
 # -- model builders -----------------------------------------------------------------------
@@ -236,7 +244,6 @@ def main() -> int:
         "encdec": "T5ForConditionalGeneration",
     }
     for family in families:
-        hf_name = names[family]
         models = {"hyso": build(family, "hyso"), "hf": build(family, "hf")}
         if args.compile:
             models["hyso+compile"] = build(family, "hyso", compile=True)
@@ -297,7 +304,9 @@ def main() -> int:
                     f"{gen_times['hf'] / gen_times['hyso']:.2f}x",
                 )
             )
-        print(f"{family} vs {hf_name}: done", flush=True)
+        for row in rows:
+            if row[0] == family:
+                print("  " + " | ".join(row), flush=True)
         del models
 
     print("\n| model | measure | HF transformers | hyso | hyso / HF |")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +11,11 @@ from hyso.core.models import HysoEncoderOnly
 from hyso.core.models.encoder_only import HysoEncoderOnly as Direct
 
 V = 97
+
+
+@pytest.fixture(scope="module")
+def encoder(make_model):
+    return make_model("encoder_only").eval()
 
 
 def test_seed_call_works_with_defaults() -> None:
@@ -34,9 +40,9 @@ def test_every_position_sees_every_token(make_model) -> None:
 @settings(max_examples=20, deadline=None)
 @given(length=st.integers(1, 20), pad=st.integers(1, 20), pad_id=st.integers(0, V - 1))
 def test_appended_masked_padding_never_changes_real_token_logits(
-    make_model, length, pad, pad_id
+    encoder, length, pad, pad_id
 ) -> None:
-    model = make_model("encoder_only").eval()
+    model = encoder
     ids = torch.randint(0, V, (2, length), generator=torch.Generator().manual_seed(length))
     padded = torch.cat([ids, torch.full((2, pad), pad_id)], dim=1)
     mask = torch.cat([torch.ones(2, length), torch.zeros(2, pad)], dim=1)

@@ -174,3 +174,43 @@ def test_drop_path_is_identity_in_eval_and_unbiased_in_training() -> None:
 def test_drop_path_rates_increase_linearly() -> None:
     assert drop_path_rates(0.3, 4) == pytest.approx([0.0, 0.1, 0.2, 0.3])
     assert drop_path_rates(0.2, 1) == [0.2]
+
+
+def test_fused_autograd_functions_have_exact_gradients() -> None:
+    from torch.autograd import gradcheck
+
+    from hyso.core.models.layers.mlp import swiglu_linear
+    from hyso.core.models.layers.norms import _RMSNormLinear
+    from hyso.core.models.layers.rope import rotate_qkv
+
+    gen = torch.Generator().manual_seed(0)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
+
+    weight, bias = rand(4, 5), rand(4)
+    assert gradcheck(swiglu_linear, (rand(2, 3, 10), weight, bias))
+    assert gradcheck(lambda g, w: swiglu_linear(g, w), (rand(2, 3, 10), weight))
+    norm_weight = (torch.rand(6, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
+    assert gradcheck(
+        lambda x, nw, w, b: _RMSNormLinear.apply(x, nw, 1e-5, w, b),
+        (rand(2, 3, 6), norm_weight, rand(4, 6), rand(4)),
+    )
+    rope = RotaryEmbedding(8, 16)
+    cos, sin = rope.cos[:5, None].double(), rope.sin[:5, None].double()
+    assert gradcheck(lambda x: rotate_qkv(x, 4, cos, sin), (rand(2, 5, 7, 8),))
+
+
+def test_fused_paths_equal_the_plain_layers() -> None:
+    from hyso.core.models.layers import SwiGLU
+    from hyso.core.models.layers.norms import norm_linear
+
+    torch.manual_seed(3)
+    norm, linear, mlp = RMSNorm(8), torch.nn.Linear(8, 6), SwiGLU(8, 12)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+    x = torch.randn(2, 5, 8, requires_grad=True)
+    assert torch.allclose(norm_linear(norm, linear, x), linear(norm(x)), atol=1e-6)
+    assert torch.allclose(mlp(x, norm=norm), mlp(norm(x)), atol=1e-6)
+    with torch.no_grad():  # the inference path skips the autograd functions
+        assert torch.allclose(norm_linear(norm, linear, x), linear(norm(x)), atol=1e-6)

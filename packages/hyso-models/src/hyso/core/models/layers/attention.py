@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .norms import norm_linear
 from .rope import RotaryEmbedding
 
 __all__ = ["CrossAttention", "KVCache", "SelfAttention", "attention"]
@@ -108,11 +109,16 @@ class SelfAttention(nn.Module):
         is_causal: bool = False,
         cache: KVCache | None = None,
         offset: int = 0,
+        norm: nn.Module | None = None,
     ) -> torch.Tensor:
-        """Attend ``x (B, T, C)`` to itself (and to ``cache``); positions start at ``offset``."""
+        """Attend ``x (B, T, C)`` to itself (and to ``cache``); positions start at ``offset``.
+
+        ``norm``, if given, is applied to ``x`` first (fused with the projection).
+        """
         B, T, C = x.shape
         H, G, hs = self.num_heads, self.num_kv_heads, self.head_dim
-        qkv = self.qkv(x).view(B, T, H + 2 * G, hs)  # (B, T, H+2G, hs)
+        qkv = self.qkv(x) if norm is None else norm_linear(norm, self.qkv, x)
+        qkv = qkv.view(B, T, H + 2 * G, hs)  # (B, T, H+2G, hs)
         if rope is not None:
             qk, v = rope.rotate_qkv(qkv, H + G, offset)  # queries and keys in one pass
             q, k = qk.split((H, G), dim=2)

@@ -59,11 +59,12 @@ class TransformerBlock(nn.Module):
         memory_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``x (B, T, C) -> (B, T, C)``; ``memory_kv`` comes from ``cross.project_memory``."""
+        # The norms are handed to the layers, which fuse them with their input projections.
         x = x + self.drop_path(
-            self.attn(self.attn_norm(x), rope, attn_mask, is_causal, cache, offset)
+            self.attn(x, rope, attn_mask, is_causal, cache, offset, norm=self.attn_norm)
         )
         if self.cross is not None:
             if memory_kv is None:
                 raise ValueError("a cross-attention block needs the encoder memory")
             x = x + self.drop_path(self.cross(self.cross_norm(x), memory_kv, memory_mask))
-        return x + self.drop_path(self.mlp(self.mlp_norm(x)))
+        return x + self.drop_path(self.mlp(x, norm=self.mlp_norm))

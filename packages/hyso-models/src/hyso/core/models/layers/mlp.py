@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GeluMLP", "SwiGLU", "build_mlp", "swiglu"]
+from .norms import norm_linear
+
+__all__ = ["GeluMLP", "SwiGLU", "build_mlp", "swiglu", "swiglu_linear"]
 
 
 class SwiGLU(nn.Module):
@@ -18,39 +20,54 @@ class SwiGLU(nn.Module):
         self.down = nn.Linear(hidden_dim, dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.down(swiglu(self.gate_up(x))))
+    def forward(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
+        """``(B, T, C) -> (B, T, C)``; ``norm``, if given, is applied to ``x`` first."""
+        gate_up = self.gate_up(x) if norm is None else norm_linear(norm, self.gate_up, x)
+        return self.dropout(swiglu_linear(gate_up, self.down.weight, self.down.bias))
 
 
 def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
-    """``silu(gate) * up`` for ``gate_up = cat(gate, up)`` on the last dim.
-
-    Under autograd only ``gate_up`` is saved (``silu(gate)`` is recomputed in the
-    backward pass) and its gradient is written in one allocation.
-    """
-    if torch.is_grad_enabled() and gate_up.requires_grad:
-        return _SwiGLU.apply(gate_up)
+    """``silu(gate) * up`` for ``gate_up = cat(gate, up)`` on the last dim."""
     gate, up = gate_up.chunk(2, dim=-1)  # (B, T, hidden) each
     return F.silu(gate) * up
 
 
-class _SwiGLU(torch.autograd.Function):
+def swiglu_linear(
+    gate_up: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``linear(swiglu(gate_up), weight, bias)``.
+
+    Under autograd only ``gate_up`` is saved: the ``(B, T, hidden)`` product is
+    recomputed in the backward pass instead of being kept, and the gradient of
+    ``gate_up`` is written in one allocation.
+    """
+    if torch.is_grad_enabled() and (gate_up.requires_grad or weight.requires_grad):
+        return _SwiGLULinear.apply(gate_up, weight, bias)
+    return F.linear(swiglu(gate_up), weight, bias)
+
+
+class _SwiGLULinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, gate_up):  # type: ignore[override]
-        ctx.save_for_backward(gate_up)
-        gate, up = gate_up.chunk(2, dim=-1)
-        return F.silu(gate) * up
+    def forward(ctx, gate_up, weight, bias):  # type: ignore[override]
+        ctx.save_for_backward(gate_up, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(swiglu(gate_up), weight, bias)
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
-        (gate_up,) = ctx.saved_tensors
-        gate, up = gate_up.chunk(2, dim=-1)
+        gate_up, weight = ctx.saved_tensors
+        gate, up = gate_up.chunk(2, dim=-1)  # (B, T, hidden) each
         sig = torch.sigmoid(gate)
         silu = gate * sig
-        grad_up = grad_out * silu
+        hidden = silu * up  # recomputed, (B, T, hidden)
+        grad_2d = grad_out.reshape(-1, grad_out.shape[-1])  # (B*T, C)
+        grad_weight = grad_2d.T @ hidden.reshape(-1, hidden.shape[-1])  # (C, hidden)
+        grad_bias = grad_2d.sum(0) if ctx.has_bias else None
+        grad_hidden = grad_out @ weight  # (B, T, hidden)
+        grad_up = grad_hidden * silu
         # d silu / d gate = sig * (1 + gate * (1 - sig)) = sig + silu * (1 - sig)
-        grad_gate = grad_out * up * (sig + silu * (1 - sig))
-        return torch.cat((grad_gate, grad_up), dim=-1)
+        grad_gate = grad_hidden.mul_(up).mul_(sig + silu * (1 - sig))
+        return torch.cat((grad_gate, grad_up), dim=-1), grad_weight, grad_bias
 
 
 class GeluMLP(nn.Module):
@@ -62,8 +79,10 @@ class GeluMLP(nn.Module):
         self.down = nn.Linear(hidden_dim, dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.down(F.gelu(self.fc(x), approximate="tanh")))
+    def forward(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
+        """``(B, T, C) -> (B, T, C)``; ``norm``, if given, is applied to ``x`` first."""
+        h = self.fc(x) if norm is None else norm_linear(norm, self.fc, x)
+        return self.dropout(self.down(F.gelu(h, approximate="tanh")))
 
 
 def build_mlp(
