@@ -100,3 +100,45 @@ def test_sliding_generation_goes_past_the_context_and_stops_at_eos() -> None:
     eos = greedy[4]
     stopped = _generate_sliding(model, [1, 2, 3], 30, 0.0, None, eos_id=eos, generator=None)
     assert stopped == greedy[: greedy.index(eos)]
+
+
+class _CharTokenizer:
+    """Ids 0-4 are specials; the rest spell one string each, some starting with a space."""
+
+    pad_token_id, bos_token_id, eos_token_id, unk_token_id, mask_token_id = range(5)
+    pieces = ("", "", "", "", "", "a", "b", " a", " b", "def", "  ", "x")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.pieces)
+
+    def encode(self, text: str) -> list[int]:
+        out, i = [], 0
+        while i < len(text):
+            for tid in sorted(range(5, len(self.pieces)), key=lambda t: -len(self.pieces[t])):
+                if text.startswith(self.pieces[tid], i):
+                    out.append(tid)
+                    i += len(self.pieces[tid])
+                    break
+            else:
+                raise ValueError(text)
+        return out
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.pieces[i] for i in ids)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sample_keeps_a_trailing_space_prompt_through_token_healing(seed: int) -> None:
+    from hyso.core.train.commands._model import _first_token_with_prefix, sample_text
+
+    tok = _CharTokenizer()
+    torch.manual_seed(seed)
+    model = build_model(dict(TINY), vocab_size=tok.vocab_size).eval()
+    g = torch.Generator().manual_seed(seed)
+    first = _first_token_with_prefix(model, tok.encode("def"), " ", tok, 1.0, None, g)
+    assert tok.pieces[first].startswith(" ")
+    text = sample_text(model, tok, "def ", max_new_tokens=5, temperature=1.0, seed=seed)
+    assert text.startswith("def ")
+    greedy = sample_text(model, tok, "def ", max_new_tokens=5, temperature=0.0)
+    assert greedy.startswith("def ")
