@@ -153,6 +153,16 @@ def test_ddp_checkpoint_resumes_in_one_process(tmp_path, script) -> None:
     _assert_same_weights(full, ddp)
 
 
+def test_single_process_checkpoint_resumes_under_ddp(tmp_path, script) -> None:
+    out = tmp_path / "mixed"
+    _single(script, out, batch=8, resume="first")  # first epoch in one process
+    proc = _ddp(script, out, resume="resume")  # second epoch on two processes
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    full = tmp_path / "full"
+    _single(script, full, batch=8)
+    _assert_same_weights(full, out)
+
+
 def test_two_nodes_on_loopback_complete_the_job(tmp_path, script) -> None:
     out = tmp_path / "nodes"
     port = _free_port()
