@@ -47,10 +47,9 @@ class ProgressBar(Callback):
             self.bar.update(step - self._shown)
             self._shown = step
         if metrics and "loss" in metrics:
-            self.bar.set_postfix(
-                loss=f"{metrics['loss']:.4f}",
-                lr=f"{metrics['lr']:.3g}",
-                tok_s=f"{metrics['tokens_per_s']:.0f}",
+            self.bar.set_postfix_str(
+                f"loss={metrics['loss']:.4f}, lr={metrics['lr']:.3g}, "
+                f"tok_s={metrics['tokens_per_s']:.0f}",
                 refresh=False,
             )
 

@@ -444,7 +444,8 @@ class Trainer:
             "grad_norm": float(grad_norm) if grad_norm is not None else None,
             "elapsed_s": self.elapsed_s(),
         }
-        self.logger.debug(f"step {self.global_step}: {metrics}")
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(f"step {self.global_step}: {metrics}")
         self._reset_window(now)
         return metrics
 
