@@ -1,6 +1,6 @@
 """Reusable transformer layers: attention, RoPE, norms, MLPs, DropPath, the block."""
 
-from .attention import CrossAttention, KVCache, SelfAttention, attention
+from .attention import CrossAttention, KVCache, SelfAttention, attend
 from .block import TransformerBlock
 from .drop_path import DropPath, drop_path_rates
 from .mlp import GeluMLP, SwiGLU, build_mlp
@@ -19,7 +19,7 @@ __all__ = [
     "SwiGLU",
     "TransformerBlock",
     "apply_rotary",
-    "attention",
+    "attend",
     "build_mlp",
     "build_norm",
     "drop_path_rates",

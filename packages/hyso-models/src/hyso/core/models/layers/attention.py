@@ -14,7 +14,7 @@ from torch import nn
 from .norms import norm_linear
 from .rope import RotaryEmbedding
 
-__all__ = ["CrossAttention", "KVCache", "SelfAttention", "attention"]
+__all__ = ["CrossAttention", "KVCache", "SelfAttention", "attend"]
 
 
 class KVCache:
@@ -55,7 +55,7 @@ class KVCache:
         self.length = 0
 
 
-def attention(
+def attend(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
@@ -68,32 +68,10 @@ def attention(
     ``attn_mask`` is boolean, ``True`` where a query may attend, broadcastable
     to ``(B, H, T, S)``.
     """
-    if q.shape[2] == 1 and dropout_p == 0.0:
-        return _single_query_attention(q, k, v, attn_mask)
     gqa = k.shape[1] != q.shape[1]
     return F.scaled_dot_product_attention(
         q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, enable_gqa=gqa
     )
-
-
-def _single_query_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None
-) -> torch.Tensor:
-    """One query per head (a decoding step) as two small matmuls.
-
-    ``k``/``v`` are usually views into a KV cache; SDPA's fused CPU kernel
-    rejects such strides and falls back to a much slower path. The query heads
-    of each K/V group are stacked as rows, so grouped-query attention needs no
-    repeated K/V.
-    """
-    B, H, _, hs = q.shape
-    G = k.shape[1]
-    q = q.reshape(B, G, H // G, hs) * hs**-0.5  # (B, G, H/G, hs)
-    scores = q @ k.transpose(-1, -2)  # (B, G, H/G, S)
-    if attn_mask is not None:
-        scores = scores.masked_fill(~attn_mask, float("-inf"))  # mask (B, 1, 1, S)
-    y = scores.softmax(dim=-1) @ v  # (B, G, H/G, hs)
-    return y.reshape(B, H, 1, hs)
 
 
 class SelfAttention(nn.Module):
@@ -150,7 +128,7 @@ class SelfAttention(nn.Module):
         if cache is not None:
             k, v = cache.update(k, v)  # (B, G, S, hs)
         dropout_p = self.dropout if self.training else 0.0
-        y = attention(q, k, v, attn_mask, is_causal, dropout_p)  # (B, H, T, hs)
+        y = attend(q, k, v, attn_mask, is_causal, dropout_p)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.resid_dropout(self.out(y))
 
@@ -195,6 +173,6 @@ class CrossAttention(nn.Module):
         q = self.q(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hs)
         k, v = memory_kv
         dropout_p = self.dropout if self.training else 0.0
-        y = attention(q, k, v, attn_mask, False, dropout_p)  # (B, H, T, hs)
+        y = attend(q, k, v, attn_mask, False, dropout_p)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.resid_dropout(self.out(y))
