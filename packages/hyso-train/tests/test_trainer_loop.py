@@ -264,3 +264,33 @@ def test_an_empty_training_loader_is_a_clear_error() -> None:
     t = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), progress_bar=False)
     with pytest.raises(ValueError, match="no batches in epoch 0"):
         t.fit([], epochs=1)
+
+
+@pytest.mark.parametrize(
+    ("n", "max_steps", "expected_steps"),
+    [(48, None, (3, 6)), (80, 6, (3, 6))],  # the epoch's last step; max_steps mid-epoch
+)
+def test_validation_runs_once_when_eval_every_divides_the_last_step(
+    n: int, max_steps: int | None, expected_steps: tuple[int, ...]
+) -> None:
+    class Count(Callback):
+        def __init__(self) -> None:
+            self.steps: list[int] = []
+
+        def on_validation_end(self, trainer, metrics) -> None:
+            self.steps.append(trainer.global_step)
+
+    count = Count()
+    model = TinyLM()
+    t = Trainer(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        callbacks=[count],
+        progress_bar=False,
+        eval_every=3,
+        max_steps=max_steps,
+    )
+    history = t.fit(loader(token_data(n=n)), loader(token_data(n=16, seed=1)), epochs=1)
+    assert t.global_step == 6
+    assert tuple(count.steps) == expected_steps  # not a second validation at step 6
+    assert history[-1]["val_loss"] == t.last_val_metrics["val_loss"]
