@@ -11,7 +11,8 @@ import torch
 
 from hyso.core.train.commands._common import CliError
 from hyso.core.train.commands._model import _generate_sliding, build_model, model_family
-from hyso.core.train.commands.train import make_optimizer, make_scheduler
+from hyso.core.train.commands.train import make_optimizer, make_scheduler, predicted_bytes
+from hyso.core.train.data.windows import NextTokenWindows
 
 TINY = {"name": "decoder_only", "dim": 16, "layers": 1, "num_heads": 2, "max_seq_len": 8}
 
@@ -142,3 +143,19 @@ def test_sample_keeps_a_trailing_space_prompt_through_token_healing(seed: int) -
     assert text.startswith("def ")
     greedy = sample_text(model, tok, "def ", max_new_tokens=5, temperature=0.0)
     assert greedy.startswith("def ")
+
+
+class _ByteTokenizer:
+    """Ids 0-255 are single bytes, 256 is a two-byte token, 257 the end of a document."""
+
+    eos_token_id = 257
+
+    def id_to_token(self, i: int) -> bytes | str:
+        return b"ab" if i == 256 else "<eos>" if i == 257 else bytes([i])
+
+
+def test_predicted_bytes_are_the_targets_text_with_eos_as_newline() -> None:
+    ids = [ord("x"), 256, ord("c"), 257, ord("d"), 256, ord("e"), ord("f")]
+    windows = NextTokenWindows(ids, 3)  # 2 windows: targets are ids[1:7]; "f" is the tail
+    assert windows.num_targets == 6
+    assert predicted_bytes(windows, _ByteTokenizer()) == b"abc\ndabe"

@@ -37,6 +37,7 @@ __all__ = [
     "load_cli_config",
     "make_optimizer",
     "make_scheduler",
+    "predicted_bytes",
     "register",
     "run",
     "train_from_config",
@@ -251,10 +252,16 @@ def train_from_config(
     if best is not None:
         checkpoints.restore_objects(best, model, restore_rng=False)
     model.eval()
-    gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
-    val_bpb = None
-    if family == "decoder_only" and best_loss is not None:
-        val_bpb = _val_bpb(best_loss, val_ds, prepared)
+    val_bpb, bpb_bytes = None, None
+    if family == "decoder_only":
+        # The model and gzip are measured on the same bytes: those the windows predict.
+        target_bytes = predicted_bytes(val_ds, prepared.tokenizer)
+        gzip_bpb = gzip_bits_per_byte(target_bytes)
+        bpb_bytes = len(target_bytes)
+        if best_loss is not None:
+            val_bpb = bits_per_byte(best_loss, val_ds.num_targets, len(target_bytes))
+    else:
+        gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
     sample = None
     if family == "decoder_only" and sample_tokens > 0:
         sample = sample_text(
@@ -266,6 +273,7 @@ def train_from_config(
         {
             "val_bpb": val_bpb,
             "gzip_bpb": gzip_bpb,
+            "bpb_bytes": bpb_bytes,
             "train_seconds": seconds,
             "train_cpu_seconds": cpu_seconds,
             "train_tokens_seen": steps * batch_size * accum * seq_len * dist.world_size,
@@ -359,12 +367,19 @@ def _check_sizes(
         )
 
 
-def _val_bpb(loss: float, val_ds: NextTokenWindows, prepared: PreparedData) -> float:
-    """Bits per byte of the validation windows: the bytes are the validation text's,
-    scaled by the share of its tokens the windows predict (all but a short tail)."""
-    predictable = max(1, len(prepared.val_tokens) - 1)
-    covered_bytes = prepared.val_bytes * val_ds.num_targets / predictable
-    return bits_per_byte(loss, val_ds.num_targets, max(1, round(covered_bytes)))
+def predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> bytes:
+    """The text that ``windows`` predict, as bytes: each target token's bytes, with the
+    end-of-document token standing for the newline that joins documents."""
+    eos = tokenizer.eos_token_id
+    pieces: dict[int, bytes] = {}
+    out = bytearray()
+    for i in windows.tokens[1 : windows.num_targets + 1].tolist():
+        piece = pieces.get(i)
+        if piece is None:
+            token = b"\n" if i == eos else tokenizer.id_to_token(i)
+            piece = pieces[i] = token if isinstance(token, bytes) else token.encode("utf-8")
+        out += piece
+    return bytes(out)
 
 
 def _quiet(message: str) -> None:
