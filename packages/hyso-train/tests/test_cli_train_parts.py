@@ -156,6 +156,6 @@ class _ByteTokenizer:
 
 def test_predicted_bytes_are_the_targets_text_with_eos_as_newline() -> None:
     ids = [ord("x"), 256, ord("c"), 257, ord("d"), 256, ord("e"), ord("f")]
-    windows = NextTokenWindows(ids, 3)  # 2 windows: targets are ids[1:7]; "f" is the tail
+    windows = NextTokenWindows(torch.tensor(ids), 3)  # targets: ids[1:7]; "f" is the tail
     assert windows.num_targets == 6
     assert predicted_bytes(windows, _ByteTokenizer()) == b"abc\ndabe"
