@@ -10,7 +10,7 @@ Parity comes first: the merges must equal HF's, and the ids on the eval text
 must equal HF's and tiktoken's. A tokenizer that disagrees gets no speed figure.
 
 Usage: python benchmarks/bench_tokenizer.py [--corpora DIR] [--rounds N] [--quick]
-       [--results benchmarks/results/tokenizer.md]
+       [--results FILE.md]
 """
 
 from __future__ import annotations
