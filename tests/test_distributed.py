@@ -24,7 +24,9 @@ WORKER = textwrap.dedent(
     from torch.utils.data import DataLoader, TensorDataset
     from hyso.core.models import HysoDecoderOnly
     from hyso.core.storage import CheckpointConfig, CheckpointManager, RunPaths, set_global_seed
-    from hyso.core.train import Callback, Trainer, create_run_paths, init_distributed
+    from hyso.core.train import (
+        Callback, Trainer, create_run_paths, destroy_distributed, init_distributed,
+    )
 
     out_dir, resume = sys.argv[1], sys.argv[4]
     per_rank_batch, fail_rank = int(sys.argv[2]), int(sys.argv[3])
@@ -60,6 +62,7 @@ WORKER = textwrap.dedent(
         torch.save(model.state_dict(), os.path.join(out_dir, "final.pt"))
         with open(os.path.join(out_dir, "val_loss.txt"), "w") as f:
             f.write(repr(trainer.history[-1]["val_loss"]))
+    destroy_distributed(sync=True)
     """
 )
 

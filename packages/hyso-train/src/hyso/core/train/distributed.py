@@ -108,9 +108,16 @@ def init_distributed(device: str | None = None, timeout_s: float = 300.0) -> Dis
     return ctx
 
 
-def destroy_distributed() -> None:
-    """Destroy the default process group if one exists."""
+def destroy_distributed(sync: bool = False) -> None:
+    """Destroy the default process group if one exists.
+
+    With ``sync`` (a clean end), the ranks first meet at a barrier, so no rank tears
+    down its connections while a peer still uses them (gloo aborts the process when
+    that happens). After an error there is no barrier: a failed peer would never come.
+    """
     if dist.is_available() and dist.is_initialized():
+        if sync:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -121,11 +128,13 @@ def distributed_session(
     """``init_distributed`` on entry, the process group destroyed on exit, error or not."""
     created = not (dist.is_available() and dist.is_initialized())
     ctx = init_distributed(device, timeout_s)
+    clean = False
     try:
         yield ctx
+        clean = True
     finally:
         if created:
-            destroy_distributed()
+            destroy_distributed(sync=clean)
 
 
 def create_run_paths(root: str | os.PathLike[str], name: str | None = None) -> Any:

@@ -562,7 +562,7 @@ class Trainer:
             self._finish_callbacks_and_manifest(error)
         finally:
             if self.dist.is_distributed and self._owns_group:
-                destroy_distributed()
+                destroy_distributed(sync=error is None and self.status != "failed")
 
     def _finish_callbacks_and_manifest(self, error: BaseException | None) -> None:
         try:

@@ -88,13 +88,19 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_cli_config(args.config, args.overrides)
     if args.no_progress:
         cfg = _with_training_key(cfg, "progress_bar", False)
-    outcome = train_from_config(
-        cfg,
-        runs_root=args.runs_root,
-        name=args.name,
-        prompt=args.prompt,
-        sample_tokens=args.sample_tokens,
-    )
+    from hyso.core.train.distributed import distributed_session
+
+    training = cfg.get("training") or {}
+    # Under torchrun the process group lives for the whole command and is destroyed
+    # at its end (after a barrier on success), so no rank exits with it still open.
+    with distributed_session(training.get("device"), training.get("dist_timeout_s", 300.0)):
+        outcome = train_from_config(
+            cfg,
+            runs_root=args.runs_root,
+            name=args.name,
+            prompt=args.prompt,
+            sample_tokens=args.sample_tokens,
+        )
     if "rank" not in outcome.extra:  # only rank 0 reports
         print_outcome(outcome)
     return 0
