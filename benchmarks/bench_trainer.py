@@ -118,21 +118,6 @@ def run_hyso(steps: int, defaults: bool) -> tuple[float, float]:
 def run_lightning(steps: int, csv: bool) -> tuple[float, float]:
     import lightning as L
 
-    class Module(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = make_model()
-
-        def training_step(self, batch, batch_idx):
-            x, y = batch
-            loss = F.cross_entropy(self.net(x), y)
-            if csv:
-                self.log("loss", loss)
-            return loss
-
-        def configure_optimizers(self):
-            return torch.optim.Adam(self.parameters(), lr=1e-3)
-
     marks: list[float] = []
 
     class Clock(L.Callback):
@@ -158,7 +143,7 @@ def run_lightning(steps: int, csv: bool) -> tuple[float, float]:
             default_root_dir=tmp,
         )
         t0 = clock()
-        trainer.fit(Module(), loader)
+        trainer.fit(_lightning_module(csv), loader)
         t1 = clock()
     return _chunks(marks), (t1 - t0) / steps
 
