@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .config import TransformerConfig
-from .layers import TransformerBlock, drop_path_rates
+from .layers import RotaryEmbedding, TransformerBlock, build_norm, drop_path_rates
 from .pretrained import load_pretrained, save_pretrained
 
 __all__ = ["HysoModel", "make_blocks"]
@@ -85,6 +85,21 @@ class HysoModel(nn.Module):
         return load_pretrained(directory, cls, map_location)  # type: ignore[return-value]
 
     # -- helpers for subclasses -------------------------------------------------------
+
+    def _build_single_stack(self) -> None:
+        """Token embedding, RoPE, ``num_layers`` blocks, final norm, LM head, then init.
+
+        The layout the decoder-only and encoder-only models share; they differ only in
+        the attention mask their ``forward`` builds.
+        """
+        c = self.config
+        self.tok_emb = nn.Embedding(c.vocab_size, c.dim)
+        self.emb_dropout = nn.Dropout(c.dropout)
+        self.rope = RotaryEmbedding(c.head_dim, c.max_seq_len, c.rope_base)
+        self.blocks = make_blocks(c, c.num_layers)
+        self.norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
+        self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
+        self._finish_init(c.num_layers)
 
     def _finish_init(self, num_layers: int) -> None:
         """Initialise weights, tie the output head, compile if asked. Call last in __init__."""

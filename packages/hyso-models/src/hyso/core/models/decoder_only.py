@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from .base import HysoModel, make_blocks
+from .base import HysoModel
 from .config import DecoderOnlyConfig
 from .generation import GenerationArgs, check_left_padded, decode_loop
-from .layers import KVCache, RotaryEmbedding, build_norm
+from .layers import KVCache
 from .masks import causal_mask
 
 __all__ = ["DecoderOnlyConfig", "HysoDecoderOnly"]
@@ -29,14 +28,7 @@ class HysoDecoderOnly(HysoModel):
 
     def __init__(self, config: DecoderOnlyConfig | None = None, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        c = self.config
-        self.tok_emb = nn.Embedding(c.vocab_size, c.dim)
-        self.emb_dropout = nn.Dropout(c.dropout)
-        self.rope = RotaryEmbedding(c.head_dim, c.max_seq_len, c.rope_base)
-        self.blocks = make_blocks(c, c.num_layers)
-        self.norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
-        self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
-        self._finish_init(c.num_layers)
+        self._build_single_stack()
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None

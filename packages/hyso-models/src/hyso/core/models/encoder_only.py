@@ -7,11 +7,9 @@ MLP) -> final norm -> LM head over every position.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from .base import HysoModel, make_blocks
+from .base import HysoModel
 from .config import EncoderOnlyConfig
-from .layers import RotaryEmbedding, build_norm
 from .masks import padding_mask
 
 __all__ = ["EncoderOnlyConfig", "HysoEncoderOnly"]
@@ -26,14 +24,7 @@ class HysoEncoderOnly(HysoModel):
 
     def __init__(self, config: EncoderOnlyConfig | None = None, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        c = self.config
-        self.tok_emb = nn.Embedding(c.vocab_size, c.dim)
-        self.emb_dropout = nn.Dropout(c.dropout)
-        self.rope = RotaryEmbedding(c.head_dim, c.max_seq_len, c.rope_base)
-        self.blocks = make_blocks(c, c.num_layers)
-        self.norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
-        self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
-        self._finish_init(c.num_layers)
+        self._build_single_stack()
 
     def encode(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
