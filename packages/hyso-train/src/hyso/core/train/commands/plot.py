@@ -4,11 +4,10 @@ drawn from the run's metrics.csv."""
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from hyso.core.storage.atomic import atomic_write
 from hyso.core.train.commands._common import (
     CliError,
     read_metrics,
@@ -89,16 +88,7 @@ def plot_metrics(metrics_path: Path, output: Path, title: str = "") -> Path:
         ax_lr.grid(True, alpha=0.3)
         fig.tight_layout()
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format="png", dpi=110)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(output, lambda fh: fig.savefig(fh, format="png", dpi=110))
     finally:
         plt.close(fig)
     return output
