@@ -67,13 +67,18 @@ def register(sub: Any) -> None:
         help="train a model from a config file",
         description="Train the model of CONFIG (YAML/JSON) on the embedded Python "
         "standard-library corpus, or on data.paths=[...] globs of .txt/.jsonl files. "
-        "Writes a run folder and prints the best validation loss, bits per byte beside "
-        "gzip -9, the run folder and a short sample.",
+        "Every key of the training, data and run sections is checked against the "
+        "settings schema first (an unknown key is an error naming the closest known "
+        "one; keys of your own go under training.extra; the reference is in "
+        "hyso-train's README). Writes a run folder and prints the best validation "
+        "loss, bits per byte beside gzip -9, the run folder and a short sample.",
         epilog="example: hyso train configs/lm.yaml training.max_steps=200 model.dim=128",
     )
     p.add_argument("config", help="path to a YAML or JSON config (e.g. configs/lm.yaml)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    p.add_argument("--runs-root", default=None, help="folder for run folders (default: runs)")
+    p.add_argument(
+        "--runs-root", default=None, help="folder for run folders (default: run.root, else runs)"
+    )
     p.add_argument("--name", default=None, help="a name appended to the run id")
     p.add_argument("--prompt", default="def ", help='prompt of the final sample (default "def ")')
     p.add_argument(
