@@ -193,7 +193,7 @@ def train_from_config(
     prepared = _prepare_data(settings, dist, say if dist.is_rank_zero else _quiet)
     parts = _build_parts(settings, family, prepared, dist.world_size)
     run_paths = _create_run_folder(settings, runs_root, name)
-    trainer = _make_trainer(cfg, settings, prepared, parts, run_paths)
+    trainer = _make_trainer(cfg, settings, prepared, parts, run_paths, dist.is_rank_zero)
     if dist.is_rank_zero:
         say(
             f"run {run_paths.run_id}: {family}, {format_count(parts.num_parameters)} "
@@ -288,13 +288,17 @@ def _create_run_folder(
 
 
 def _make_trainer(
-    cfg: Any, settings: RunConfig, prepared: PreparedData, parts: _Parts, run_paths: RunPaths
+    cfg: Any,
+    settings: RunConfig,
+    prepared: PreparedData,
+    parts: _Parts,
+    run_paths: RunPaths,
+    rank0: bool,
 ) -> Trainer:
     """The Trainer, its checkpoints (best by val_loss) and what its manifest records."""
     from hyso.core.storage import CheckpointConfig, CheckpointManager, get_logger
     from hyso.core.train.trainer import Trainer
 
-    rank0 = DistContext.from_env().is_rank_zero
     logger = get_logger("hyso.train", log_dir=run_paths.logs_dir if rank0 else None, console=False)
     checkpoints = CheckpointManager(
         CheckpointConfig.from_dir(
