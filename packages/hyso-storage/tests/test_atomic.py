@@ -71,3 +71,49 @@ def test_temp_of_a_dead_process_is_cleaned_but_live_ones_kept(tmp_path: Path) ->
     assert mine.exists() and unrelated.exists()
     assert clean_stale_temps(tmp_path, include_own=True) == [mine]
     assert unrelated.exists()
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from hyso.core.storage.atomic import atomic_write
+
+def half_then_die(handle):
+    handle.write(b"half of the new con")
+    handle.flush()
+    os.fsync(handle.fileno())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+atomic_write(sys.argv[1], half_then_die)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+def test_a_writer_killed_mid_write_leaves_the_old_file_and_a_cleanable_temp(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "f.bin"
+    atomic_write_bytes(path, b"old")
+    child = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path)], check=False)
+    assert child.returncode == -9  # killed by SIGKILL, inside the writer
+    assert path.read_bytes() == b"old"
+    leftovers = [p for p in tmp_path.iterdir() if p.name != "f.bin"]
+    assert len(leftovers) == 1 and is_temp_name(leftovers[0].name)
+    assert leftovers[0].read_bytes() == b"half of the new con"
+    assert clean_stale_temps(tmp_path) == leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+def test_a_failure_between_write_and_replace_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "f.bin"
+    atomic_write_bytes(path, b"old")
+
+    def no_replace(src: object, dst: object) -> None:
+        raise OSError("replace refused")
+
+    monkeypatch.setattr(os, "replace", no_replace)
+    with pytest.raises(OSError, match="replace refused"):
+        atomic_write_bytes(path, b"new content")
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

@@ -102,3 +102,10 @@ def test_run_names_are_accepted_exactly_when_safe(name: str) -> None:
     else:
         with pytest.raises(ValueError, match="run name"):
             make_run_id(name)
+
+
+def test_artifact_paths_live_in_the_artifacts_folder(tmp_path: Path) -> None:
+    paths = RunPaths.for_run_dir(tmp_path / "r")
+    assert paths.tokenizer_path == tmp_path / "r" / "artifacts" / "tokenizer.json"
+    assert paths.loss_plot_path == tmp_path / "r" / "artifacts" / "loss.png"
+    assert paths.manifest_path.name == "manifest.json"

@@ -16,7 +16,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-__all__ = ["RunPathFactory", "RunPaths", "make_run_id", "validate_run_id"]
+__all__ = [
+    "ARTIFACTS_DIR",
+    "CHECKPOINTS_DIR",
+    "CONFIG_FILE",
+    "LOGS_DIR",
+    "LOSS_PLOT_FILE",
+    "MANIFEST_FILE",
+    "METRICS_FILE",
+    "TOKENIZER_FILE",
+    "RunPathFactory",
+    "RunPaths",
+    "make_run_id",
+    "validate_run_id",
+]
+
+LOGS_DIR = "logs"
+CHECKPOINTS_DIR = "checkpoints"
+ARTIFACTS_DIR = "artifacts"
+MANIFEST_FILE = "manifest.json"
+METRICS_FILE = "metrics.csv"
+CONFIG_FILE = "config.yaml"
+TOKENIZER_FILE = "tokenizer.json"
+"""The run's tokenizer, in the artifacts folder."""
+LOSS_PLOT_FILE = "loss.png"
+"""The loss and learning-rate plot, in the artifacts folder."""
 
 _ID_RE = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{6}(-[A-Za-z0-9][A-Za-z0-9._-]{0,63})?\Z")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -72,13 +96,23 @@ class RunPaths:
             run_id=run_dir.name,
             root=run_dir.parent,
             run_dir=run_dir,
-            logs_dir=run_dir / "logs",
-            checkpoints_dir=run_dir / "checkpoints",
-            artifacts_dir=run_dir / "artifacts",
-            manifest_path=run_dir / "manifest.json",
-            metrics_path=run_dir / "metrics.csv",
-            config_path=run_dir / "config.yaml",
+            logs_dir=run_dir / LOGS_DIR,
+            checkpoints_dir=run_dir / CHECKPOINTS_DIR,
+            artifacts_dir=run_dir / ARTIFACTS_DIR,
+            manifest_path=run_dir / MANIFEST_FILE,
+            metrics_path=run_dir / METRICS_FILE,
+            config_path=run_dir / CONFIG_FILE,
         )
+
+    @property
+    def tokenizer_path(self) -> Path:
+        """``artifacts/tokenizer.json``: the tokenizer the run trained with."""
+        return self.artifacts_dir / TOKENIZER_FILE
+
+    @property
+    def loss_plot_path(self) -> Path:
+        """``artifacts/loss.png``: the default output of ``hyso plot``."""
+        return self.artifacts_dir / LOSS_PLOT_FILE
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike[str]) -> RunPaths:

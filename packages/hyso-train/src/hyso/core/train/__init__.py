@@ -11,9 +11,12 @@ from hyso.core.train.distributed import (
 )
 from hyso.core.train.errors import NonFiniteLossError, TrainingConfigError
 from hyso.core.train.loss import default_loss
+from hyso.core.train.loss_tracker import LossTracker
 from hyso.core.train.metrics import CSVMetricsLogger, read_metrics
 from hyso.core.train.monitors import EarlyStopping, LRMonitor
 from hyso.core.train.progress import ProgressBar
+from hyso.core.train.run_config import DataSettings, RunConfig, RunSettings, load_run_config
+from hyso.core.train.run_record import RunRecord
 from hyso.core.train.settings import TrainingSettings, resolve_settings
 from hyso.core.train.trainer import Trainer
 
@@ -24,11 +27,16 @@ __all__ = [
     "Callback",
     "CallbackList",
     "CheckpointCallback",
+    "DataSettings",
     "DistContext",
     "EarlyStopping",
     "LRMonitor",
+    "LossTracker",
     "NonFiniteLossError",
     "ProgressBar",
+    "RunConfig",
+    "RunRecord",
+    "RunSettings",
     "Trainer",
     "TrainingConfigError",
     "TrainingSettings",
@@ -38,6 +46,7 @@ __all__ = [
     "destroy_distributed",
     "distributed_session",
     "init_distributed",
+    "load_run_config",
     "read_metrics",
     "resolve_settings",
 ]

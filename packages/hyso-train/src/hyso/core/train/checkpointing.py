@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hyso.core.train.callbacks import Callback
 
 if TYPE_CHECKING:
+    from hyso.core.storage import CheckpointManager
     from hyso.core.train.trainer import Trainer
 
 __all__ = ["CheckpointCallback"]
@@ -25,7 +26,9 @@ class CheckpointCallback(Callback):
     write in the background; the last save is awaited when training ends.
     """
 
-    def __init__(self, manager: Any, *, save_on_epoch_end: bool = True, blocking: bool = True):
+    def __init__(
+        self, manager: CheckpointManager, *, save_on_epoch_end: bool = True, blocking: bool = True
+    ):
         self.manager = manager
         self.save_on_epoch_end = save_on_epoch_end
         self.blocking = blocking
@@ -50,7 +53,7 @@ class CheckpointCallback(Callback):
 
     def save(self, trainer: Trainer, metrics: Mapping[str, Any]) -> Path | None:
         """Save now (rank 0); returns the checkpoint path (``None`` on other ranks)."""
-        extra = {"trainer": trainer.checkpoint_state()}
+        extra = {"trainer": trainer.state_dict()}
         if not trainer.is_rank_zero:
             return None
         numeric = {

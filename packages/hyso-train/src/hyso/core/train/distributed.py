@@ -13,10 +13,13 @@ import datetime
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
+
+if TYPE_CHECKING:
+    from hyso.core.storage import RunPaths
 
 __all__ = [
     "DistContext",
@@ -137,7 +140,7 @@ def distributed_session(
             destroy_distributed(sync=clean)
 
 
-def create_run_paths(root: str | os.PathLike[str], name: str | None = None) -> Any:
+def create_run_paths(root: str | os.PathLike[str], name: str | None = None) -> RunPaths:
     """A new run folder chosen by rank 0; the other ranks get the same ``RunPaths``.
 
     Call after ``init_distributed`` in multi-process launches. Only rank 0 creates folders.

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hyso.core.storage.atomic import atomic_write_bytes
 from hyso.core.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -110,10 +111,7 @@ class CSVMetricsLogger(Callback):
     def _repair(self, keep_rows: int | None) -> int:
         """Make the file end after a complete row; return its number of data rows."""
         if not self.path.exists() or self.path.stat().st_size == 0:
-            with open(self.path, "wb") as f:
-                f.write(_VERSION_LINE + _HEADER_LINE)
-                f.flush()
-                os.fsync(f.fileno())
+            atomic_write_bytes(self.path, _VERSION_LINE + _HEADER_LINE)
             return 0
         data = self.path.read_bytes()
         prefix = _VERSION_LINE + _HEADER_LINE

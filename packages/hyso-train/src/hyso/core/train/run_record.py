@@ -1,60 +1,110 @@
-"""The run folder's story: resolved config and manifest at the start, results at the end."""
+"""The one writer of a run's ``manifest.json``: started, finished, results added.
+
+A :class:`RunRecord` holds the manifest in memory and writes it (atomically, through
+hyso-storage) when the run starts, when it ends and when a caller adds results after
+training; nothing else in hyso-train writes the manifest.
+"""
 
 from __future__ import annotations
 
-import logging
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hyso.core.storage import Manifest, load_manifest, save_manifest
 from hyso.core.train.settings import as_plain_dict
 
-__all__ = ["finish_run", "start_run"]
+if TYPE_CHECKING:
+    from hyso.core.storage import RunPaths
+
+__all__ = ["RunRecord"]
 
 
-def start_run(
-    run_paths: Any,
-    config: Any,
-    settings_dict: Mapping[str, Any],
-    trainer_info: Mapping[str, Any],
-    logger: logging.Logger,
-) -> None:
-    """Save the resolved config (when given) and write or update the manifest as running."""
-    from hyso.core.storage import Manifest, load_manifest, save_manifest
+class RunRecord:
+    """The manifest of the run in ``run_paths``, owned by one object.
 
-    run_paths.run_dir.mkdir(parents=True, exist_ok=True)
-    if config is not None:
-        _save_config(config, run_paths.config_path)
-    path = run_paths.manifest_path
-    if path.exists():
-        manifest = load_manifest(path)
+    ``describe`` sets what a new manifest records (model, training, data and extra
+    keys); without it the manifest records the config's sections. A manifest already on
+    disk (a resumed run, or one the caller wrote) is updated, never replaced.
+    """
+
+    def __init__(self, run_paths: RunPaths) -> None:
+        self.run_paths = run_paths
+        self.manifest: Manifest | None = None
+        self._description: dict[str, Any] | None = None
+
+    def describe(
+        self,
+        *,
+        model: Mapping[str, Any] | None = None,
+        training: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
+        """What a new manifest records; written by :meth:`start`."""
+        self._description = {"model": model, "training": training, "data": data, **extra}
+
+    def start(self, config: Any, trainer_info: Mapping[str, Any], tokenizer: Any = None) -> str:
+        """Save the config (and tokenizer) and write the manifest as running.
+
+        Returns what was written, for the log.
+        """
+        paths = self.run_paths
+        paths.run_dir.mkdir(parents=True, exist_ok=True)
+        written = ["manifest"]
+        if config is not None:
+            from hyso.core.config import save_run_config
+
+            save_run_config(config, paths.config_path)
+            written.insert(0, "config")
+        if tokenizer is not None and hasattr(tokenizer, "save"):
+            paths.tokenizer_path.parent.mkdir(parents=True, exist_ok=True)
+            tokenizer.save(os.fspath(paths.tokenizer_path))
+            written.insert(0, "tokenizer")
+        manifest = self._current(config, trainer_info)
         manifest.mark("running")
-    else:
+        manifest.extra["trainer"] = dict(trainer_info)
+        self._write(manifest)
+        if len(written) == 1:
+            return written[0]
+        return f"{', '.join(written[:-1])} and {written[-1]}"
+
+    def finish(self, status: str, results: Mapping[str, Any]) -> None:
+        """Mark the manifest ``finished`` or ``failed`` with the final metrics."""
+        manifest = self.manifest
+        if manifest is None:
+            if not self.run_paths.manifest_path.exists():
+                return
+            manifest = load_manifest(self.run_paths.manifest_path)
+        manifest.mark(status, results)
+        self._write(manifest)
+
+    def add_results(
+        self, results: Mapping[str, Any], *, if_missing: Mapping[str, Any] | None = None
+    ) -> None:
+        """Add ``results`` (and ``if_missing`` where absent) to the finished manifest."""
+        manifest = self.manifest or load_manifest(self.run_paths.manifest_path)
+        manifest.results.update(results)
+        for key, value in (if_missing or {}).items():
+            manifest.results.setdefault(key, value)
+        self._write(manifest)
+
+    def _current(self, config: Any, trainer_info: Mapping[str, Any]) -> Manifest:
+        if self.manifest is not None:
+            return self.manifest
+        path = self.run_paths.manifest_path
+        if path.exists():
+            return load_manifest(path)
+        if self._description is not None:
+            return Manifest.new(run_id=self.run_paths.run_id, **self._description)
         cfg = as_plain_dict(config)
-        manifest = Manifest.new(
-            run_id=run_paths.run_id,
+        return Manifest.new(
+            run_id=self.run_paths.run_id,
             model=cfg.get("model") or {},
-            training=cfg.get("training") or dict(settings_dict),
+            training=cfg.get("training") or dict(trainer_info.get("settings") or {}),
             data=cfg.get("data") or {},
         )
-    manifest.extra["trainer"] = dict(trainer_info)
-    save_manifest(path, manifest)
-    written = "config and manifest" if config is not None else "manifest"
-    logger.info(f"run folder {run_paths.run_dir}: {written} written")
 
-
-def finish_run(run_paths: Any, status: str, results: Mapping[str, Any]) -> None:
-    """Mark the manifest ``finished`` or ``failed`` and add the final metrics."""
-    from hyso.core.storage import load_manifest, save_manifest
-
-    path = run_paths.manifest_path
-    if not path.exists():
-        return
-    manifest = load_manifest(path)
-    manifest.mark(status, results)
-    save_manifest(path, manifest)
-
-
-def _save_config(config: Any, path: Any) -> None:
-    from hyso.core.config import save_run_config
-
-    save_run_config(config, path)
+    def _write(self, manifest: Manifest) -> None:
+        save_manifest(self.run_paths.manifest_path, manifest)
+        self.manifest = manifest

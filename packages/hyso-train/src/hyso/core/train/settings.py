@@ -1,14 +1,26 @@
-"""Training settings: keywords win over ``config.training``, every value is checked."""
+"""The ``training`` section: every key the Trainer or ``hyso train`` reads, documented.
+
+Keywords win over ``config.training``; every value is checked, and an unknown key is an
+error naming the closest known one. Keys of a caller's own live under ``training.extra``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
 
 from hyso.core.train.errors import TrainingConfigError
 
-__all__ = ["TrainingSettings", "as_plain_dict", "resolve_settings"]
+__all__ = [
+    "COMMAND_ONLY_KEYS",
+    "TrainingSettings",
+    "as_plain_dict",
+    "closest_key",
+    "config_origin",
+    "resolve_settings",
+]
 
 _PRECISIONS = ("fp32", "bf16", "fp16")
 _INTERVALS = ("epoch", "step")
@@ -18,58 +30,102 @@ _STRATEGIES = ("auto", "ddp", "fsdp")
 
 @dataclasses.dataclass(frozen=True)
 class TrainingSettings:
-    """How the Trainer trains. Step counts are optimizer steps."""
+    """How a run trains (the ``training`` section). Step counts are optimizer steps."""
 
-    grad_accum_steps: int = 1
-    max_grad_norm: float | None = None
-    precision: str = "fp32"
-    log_every: int = 10
-    eval_every: int | None = None
-    save_every: int | None = None
-    scheduler_interval: str = "epoch"
-    max_steps: int | None = None
-    device: str | None = None
     epochs: int | None = None
-    seed: int | None = None
+    """Passes over the training data (``fit(epochs=...)`` wins); null: 1."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps; null: run every epoch."""
+    batch_size: int = 16
+    """Windows per batch (``hyso train``; library users build their own loader)."""
+    grad_accum_steps: int = 1
+    """Batches whose gradients add up to one optimizer step."""
+    lr: float = 1e-3
+    """Peak learning rate of AdamW (``hyso train``; the Trainer uses the optimizer given)."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW's two moment decay rates (``hyso train``)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay on matrices; norms and biases get none (``hyso train``)."""
+    warmup_steps: int = 0
+    """Linear warmup steps of the ``step`` schedule (``hyso train``)."""
+    min_lr_ratio: float = 0.1
+    """Cosine decay ends at this fraction of ``lr`` (``hyso train``)."""
+    scheduler_interval: str = "epoch"
+    """Step the LR scheduler every ``epoch`` or every ``step``."""
+    max_grad_norm: float | None = None
+    """Clip the gradients' global norm to this; null: no clipping."""
+    precision: str = "fp32"
+    """``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 adds a gradient scaler)."""
+    log_every: int = 10
+    """Steps between training-loss rows in metrics.csv."""
+    eval_every: int | None = None
+    """Steps between validations; null: once per epoch."""
+    save_every: int | None = None
+    """Steps between checkpoints; null: once per epoch."""
     nan_policy: str = "error"
+    """On a NaN/inf loss: ``error`` stops the run, ``skip`` drops that step."""
+    seed: int | None = None
+    """Seed of model init, shuffling and sampling; null: torch's seed (``hyso train``: 0)."""
+    device: str | None = None
+    """``cpu``, ``cuda``, ``cuda:1`` ...; null: where the model already is."""
+    num_threads: int | None = None
+    """torch's intra-op CPU threads (``hyso train``); null: torch's default."""
     progress_bar: bool = True
+    """Show a progress bar on rank 0."""
     strategy: str = "auto"
+    """Multi-process wrapping under torchrun: ``auto`` or ``ddp`` (``fsdp``: not yet)."""
     dist_timeout_s: float = 300.0
+    """Seconds a process waits for its peers before the launch fails."""
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Keys of your own, unchecked (``training.extra.my_key``); every other key is checked."""
 
     def __post_init__(self) -> None:
         _check_int("grad_accum_steps", self.grad_accum_steps, minimum=1)
         _check_int("log_every", self.log_every, minimum=1)
-        for name in ("eval_every", "save_every", "max_steps", "epochs"):
+        _check_int("batch_size", self.batch_size, minimum=1)
+        _check_int("warmup_steps", self.warmup_steps, minimum=0)
+        for name in ("eval_every", "save_every", "max_steps", "epochs", "num_threads"):
             _check_int(name, getattr(self, name), minimum=1, optional=True)
         _check_int("seed", self.seed, minimum=0, optional=True)
-        if self.max_grad_norm is not None:
-            ok = isinstance(self.max_grad_norm, (int, float)) and not isinstance(
-                self.max_grad_norm, bool
-            )
-            if not ok or not self.max_grad_norm > 0:
-                raise TrainingConfigError(
-                    f"training.max_grad_norm must be a positive number or null, "
-                    f"got {self.max_grad_norm!r}"
-                )
+        _check_number("max_grad_norm", self.max_grad_norm, positive=True, optional=True)
+        _check_number("lr", self.lr, positive=True)
+        _check_number("weight_decay", self.weight_decay)
+        _check_number("dist_timeout_s", self.dist_timeout_s, positive=True)
+        if not _is_number(self.min_lr_ratio) or not 0 <= self.min_lr_ratio <= 1:
+            _fail("min_lr_ratio", "a number in [0, 1]", self.min_lr_ratio)
+        betas = self.betas
+        if (
+            not isinstance(betas, (list, tuple))
+            or len(betas) != 2
+            or not all(_is_number(b) and 0 <= b < 1 for b in betas)
+        ):
+            _fail("betas", "two numbers in [0, 1), e.g. [0.9, 0.95]", betas)
+        object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
         _check_choice("precision", self.precision, _PRECISIONS)
         _check_choice("scheduler_interval", self.scheduler_interval, _INTERVALS)
         _check_choice("nan_policy", self.nan_policy, _NAN_POLICIES)
         _check_choice("strategy", self.strategy, _STRATEGIES)
         if self.device is not None and not isinstance(self.device, str):
-            raise TrainingConfigError(
-                f"training.device must be a string such as 'cpu' or 'cuda', got {self.device!r}"
-            )
+            _fail("device", "a string such as 'cpu' or 'cuda'", self.device)
         if not isinstance(self.progress_bar, bool):
-            raise TrainingConfigError(
-                f"training.progress_bar must be true or false, got {self.progress_bar!r}"
-            )
-        if not isinstance(self.dist_timeout_s, (int, float)) or not self.dist_timeout_s > 0:
-            raise TrainingConfigError(
-                f"training.dist_timeout_s must be a positive number, got {self.dist_timeout_s!r}"
-            )
+            _fail("progress_bar", "true or false", self.progress_bar)
+        if not isinstance(self.extra, Mapping):
+            _fail("extra", "a mapping of your own keys", self.extra)
+        object.__setattr__(self, "extra", dict(self.extra))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (``betas`` as a list)."""
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        return data
 
 
-_FIELDS = {f.name for f in dataclasses.fields(TrainingSettings)}
+_FIELDS = tuple(f.name for f in dataclasses.fields(TrainingSettings))
+
+COMMAND_ONLY_KEYS = frozenset(
+    {"batch_size", "lr", "betas", "weight_decay", "warmup_steps", "min_lr_ratio", "num_threads"}
+)
+"""Keys ``hyso train`` reads to build its loader, optimizer and schedule; the Trainer does not."""
 
 
 def as_plain_dict(obj: Any) -> dict[str, Any]:
@@ -85,6 +141,60 @@ def as_plain_dict(obj: Any) -> dict[str, Any]:
     )
 
 
+def closest_key(key: str, known: Iterable[str], prefix: str = "") -> str:
+    """``"; did you mean 'prefix.x'?"`` for the known key closest to ``key``, or ``""``."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {prefix + close[0]!r}?" if close else ""
+
+
+def resolve_settings(config: Any = None, **overrides: Any) -> TrainingSettings:
+    """Merge ``config.training`` with keyword ``overrides`` into checked settings.
+
+    An unknown key, in the config or as a keyword, is a ``TrainingConfigError`` naming
+    the key, the closest known key and the config file or override it came from; keys
+    of the caller's own belong in ``training.extra``.
+    """
+    unknown = [k for k in overrides if k not in _FIELDS]
+    if unknown:
+        raise TrainingConfigError(
+            f"unknown training setting(s) {sorted(unknown)}{closest_key(unknown[0], _FIELDS)}; "
+            f"known: {sorted(_FIELDS)}"
+        )
+    values = as_plain_dict(_section(config, "training"))
+    for key in values:
+        if key not in _FIELDS:
+            where = config_origin(config)(f"training.{key}")
+            raise TrainingConfigError(
+                f"{where}: unknown key training.{key}{closest_key(key, _FIELDS, 'training.')} "
+                "(keys of your own go under training.extra)"
+            )
+    values.update(overrides)
+    return TrainingSettings(**values)
+
+
+def config_origin(cfg: Any) -> Any:
+    """A function naming where a key path of ``cfg`` came from: its override or file."""
+    source, overrides = _source_and_overrides(cfg)
+
+    def where(path: str) -> str:
+        path = path.rstrip(".")
+        for text in overrides:
+            key = text.lstrip("+~").split("=", 1)[0].strip()
+            if key == path or path.startswith(key + ".") or key.startswith(path + "."):
+                return f"override {text!r}" + (f" (on {source})" if source else "")
+        return f"config file {source}" if source else "config"
+
+    return where
+
+
+def _source_and_overrides(cfg: Any) -> tuple[str | None, list[str]]:
+    try:
+        from hyso.core.config import get_overrides, get_source
+    except ImportError:  # pragma: no cover - hyso-config is a dependency
+        return None, []
+    return get_source(cfg), list(get_overrides(cfg))
+
+
 def _section(config: Any, name: str) -> Any:
     if config is None:
         return None
@@ -95,20 +205,12 @@ def _section(config: Any, name: str) -> Any:
     return getattr(config, name, None)
 
 
-def resolve_settings(config: Any = None, **overrides: Any) -> TrainingSettings:
-    """Merge ``config.training`` (known keys only) with keyword ``overrides``.
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    Unknown keys in ``config.training`` (``lr``, ``batch_size`` ...) belong to the caller
-    and are ignored; an unknown keyword is an error.
-    """
-    unknown = sorted(set(overrides) - _FIELDS)
-    if unknown:
-        raise TrainingConfigError(
-            f"unknown training setting(s) {unknown}; known: {sorted(_FIELDS)}"
-        )
-    values = {k: v for k, v in as_plain_dict(_section(config, "training")).items() if k in _FIELDS}
-    values.update(overrides)
-    return TrainingSettings(**values)
+
+def _fail(name: str, expected: str, value: Any) -> NoReturn:
+    raise TrainingConfigError(f"training.{name} must be {expected}, got {value!r}")
 
 
 def _check_int(name: str, value: Any, *, minimum: int, optional: bool = False) -> None:
@@ -116,9 +218,20 @@ def _check_int(name: str, value: Any, *, minimum: int, optional: bool = False) -
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         kind = "an integer" + (" or null" if optional else "")
-        raise TrainingConfigError(f"training.{name} must be {kind} >= {minimum}, got {value!r}")
+        _fail(name, f"{kind} >= {minimum}", value)
+
+
+def _check_number(name: str, value: Any, *, positive: bool = False, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    ok = _is_number(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        kind = ("a positive number" if positive else "a number >= 0") + (
+            " or null" if optional else ""
+        )
+        _fail(name, kind, value)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise TrainingConfigError(f"training.{name} must be one of {list(choices)}, got {value!r}")
+        _fail(name, f"one of {list(choices)}", value)

@@ -12,7 +12,7 @@ import math
 import time
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -27,7 +27,7 @@ from hyso.core.train.distributed import (
     shard_loader,
 )
 from hyso.core.train.epoch_order import iterate_from, loader_length, prepare_epoch
-from hyso.core.train.errors import NonFiniteLossError, TrainingConfigError
+from hyso.core.train.errors import TrainingConfigError
 from hyso.core.train.loss import (
     IGNORE_INDEX,
     LossFn,
@@ -37,12 +37,16 @@ from hyso.core.train.loss import (
     move_to_device,
     token_cross_entropy,
 )
+from hyso.core.train.loss_tracker import LossTracker
 from hyso.core.train.metrics import CSVMetricsLogger
 from hyso.core.train.precision import autocast_factory, make_grad_scaler
 from hyso.core.train.progress import ProgressBar
-from hyso.core.train.resume import capture_state, restore_state
-from hyso.core.train.run_record import finish_run, start_run
-from hyso.core.train.settings import TrainingSettings, resolve_settings
+from hyso.core.train.resume import RESUME_FORMAT_VERSION, restore_checkpoint
+from hyso.core.train.run_record import RunRecord
+from hyso.core.train.settings import COMMAND_ONLY_KEYS, TrainingSettings, resolve_settings
+
+if TYPE_CHECKING:
+    from hyso.core.storage import CheckpointManager, RunPaths
 
 __all__ = ["Trainer"]
 
@@ -54,9 +58,10 @@ class Trainer:
 
     Training settings come from ``config.training`` and keyword overrides (see
     :class:`~hyso.core.train.settings.TrainingSettings`). With ``run_paths`` the run
-    folder receives the resolved config, the manifest, the log, ``metrics.csv`` and
-    checkpoints. ``loss_fn(model, batch)`` replaces the default cross-entropy; it may
-    return the loss or ``(loss, num_tokens)``.
+    folder receives the resolved config, the manifest (through :attr:`run_record`), the
+    log, ``metrics.csv``, checkpoints and, when a ``tokenizer`` with ``save(path)`` is
+    given, the tokenizer (``artifacts/tokenizer.json``). ``loss_fn(model, batch)``
+    replaces the default cross-entropy; it may return the loss or ``(loss, num_tokens)``.
     """
 
     def __init__(
@@ -66,8 +71,8 @@ class Trainer:
         scheduler: Any = None,
         tokenizer: Any = None,
         config: Any = None,
-        run_paths: Any = None,
-        checkpoint_manager: Any = None,
+        run_paths: RunPaths | None = None,
+        checkpoint_manager: CheckpointManager | None = None,
         logger: logging.Logger | None = None,
         callbacks: Sequence[Callback] | None = None,
         loss_fn: LossFn | None = None,
@@ -79,6 +84,12 @@ class Trainer:
             raise TypeError(
                 f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
             )
+        command_only = sorted(COMMAND_ONLY_KEYS & set(training_overrides))
+        if command_only:
+            raise TrainingConfigError(
+                f"Trainer(...) does not read {command_only}: hyso train builds the loader, "
+                "optimizer and schedule from them; pass your own instead"
+            )
         self.settings: TrainingSettings = resolve_settings(config, **training_overrides)
         s = self.settings
         if s.strategy == "fsdp":
@@ -88,6 +99,7 @@ class Trainer:
         self.config = config
         self.tokenizer = tokenizer
         self.run_paths = run_paths
+        self.run_record: RunRecord | None = RunRecord(run_paths) if run_paths else None
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.loss_fn = loss_fn
@@ -121,8 +133,7 @@ class Trainer:
         self._epoch_complete = False
         self._elapsed_before = 0.0
         self._t_start = time.perf_counter()
-        self._reset_window()
-        self._reset_epoch_sums()
+        self.losses = LossTracker()
 
     # -- public API -----------------------------------------------------------------
     @property
@@ -162,13 +173,10 @@ class Trainer:
                 if val_loader is not None:
                     val_loader = shard_loader(val_loader, self.dist, self.seed, train=False)
                 self._train_loader, self._val_loader = train_loader, val_loader
-            if self.is_rank_zero and self.run_paths is not None:
-                start_run(
-                    self.run_paths,
-                    self.config,
-                    _settings_dict(self.settings),
-                    self._trainer_info(),
-                    self.logger,
+            if self.is_rank_zero and self.run_record is not None:
+                written = self.run_record.start(self.config, self._trainer_info(), self.tokenizer)
+                self.logger.info(
+                    f"run folder {self.run_record.run_paths.run_dir}: {written} written"
                 )
             self.logger.info(
                 f"training {self._trainer_info()['parameters']:,} parameters for {epochs} "
@@ -194,8 +202,9 @@ class Trainer:
         model.train()
         n_batches = loader_length(loader)
         skip, self._resume_batch = self._resume_batch, 0
+        tracker = self.losses
         if skip == 0:
-            self._reset_epoch_sums()
+            tracker.reset_epoch()
         self._epoch_complete = False
         self.batches_in_epoch = n_batches
         self.batch_index = skip
@@ -210,7 +219,7 @@ class Trainer:
         move = device.type != "cpu"
         no_sync = getattr(model, "no_sync", None)
         scaler = self._scaler
-        pending = self._pending
+        pending = tracker.pending
         group = accum
         stepped = True
         first_step = self.global_step
@@ -241,7 +250,7 @@ class Trainer:
             else:
                 scaled.backward()
             pending.append(loss.detach())
-            self._tokens += count_tokens(batch)
+            tracker.tokens += count_tokens(batch)
             self.batch_index = b + 1
             stepped = micro == group - 1
             if stepped:
@@ -253,12 +262,11 @@ class Trainer:
         if not stepped:  # a loader without len() ended inside an accumulation group
             self._optimizer_step(self.batch_index % accum)
         self._fold()
-        count = self._epoch_count
         elapsed = time.perf_counter() - t0
         return {
-            "train_loss": self._epoch_sum / count if count else float("nan"),
-            "train_tokens": self._epoch_tokens,
-            "tokens_per_s": self._epoch_tokens / elapsed if elapsed > 0 else 0.0,
+            "train_loss": tracker.epoch_mean(),
+            "train_tokens": tracker.epoch_tokens,
+            "tokens_per_s": tracker.epoch_tokens / elapsed if elapsed > 0 else 0.0,
             "epoch_steps": self.global_step - first_step,
             "time_s": elapsed,
         }
@@ -292,7 +300,7 @@ class Trainer:
         n_tokens = int(tokens.item())
         val_loss = float(total.item()) / n_tokens if n_tokens else float("nan")
         elapsed = time.perf_counter() - t0
-        self._window_val_time += elapsed
+        self.losses.window_val_time += elapsed
         metrics = {
             "val_loss": val_loss,
             "val_ppl": _safe_exp(val_loss),
@@ -340,9 +348,54 @@ class Trainer:
                 return cb.save(self, metrics or {})
         raise RuntimeError("save_checkpoint needs a checkpoint_manager (or run_paths)")
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything besides model/optimizer/scheduler/RNG that exact resume needs.
+
+        Folds pending losses first: a sync, on every process.
+        """
+        self._fold()
+        return {
+            "format_version": RESUME_FORMAT_VERSION,
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "batch_index": self.batch_index,
+            "epoch_complete": self._epoch_complete,
+            "seed": self.seed,
+            "world_size": self.dist.world_size,
+            "grad_accum_steps": self.settings.grad_accum_steps,
+            "history": [dict(h) for h in self.history],
+            "best_val_loss": self.best_val_loss,
+            "skipped_steps": self.skipped_steps,
+            "elapsed_s": self.elapsed_s(),
+            **self.losses.state_dict(),
+            "callbacks": self.callbacks.state_dict(),
+            "grad_scaler": self._scaler.state_dict() if self._scaler is not None else None,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the next ``fit`` continues exactly where it was."""
+        if state.get("format_version") != RESUME_FORMAT_VERSION:
+            raise ValueError(
+                f"trainer state format_version {state.get('format_version')!r} is not "
+                f"supported (expected {RESUME_FORMAT_VERSION})"
+            )
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self._epoch_complete = bool(state["epoch_complete"])
+        self._resume_batch = 0 if self._epoch_complete else int(state["batch_index"])
+        self.seed = int(state["seed"])
+        self.history = [dict(h) for h in state.get("history", [])]
+        self.best_val_loss = state.get("best_val_loss")
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self._elapsed_before = float(state.get("elapsed_s", 0.0))
+        self.losses.load_state_dict(state)
+        self.callbacks.load_state_dict(state.get("callbacks", {}))
+        if self._scaler is not None and state.get("grad_scaler"):
+            self._scaler.load_state_dict(state["grad_scaler"])
+
     def checkpoint_state(self) -> dict[str, Any]:
-        """Everything besides model/optimizer/scheduler/RNG that exact resume needs."""
-        return capture_state(self)
+        """The same as :meth:`state_dict` (kept for callers of the older name)."""
+        return self.state_dict()
 
     # -- the step ---------------------------------------------------------------------
     def _optimizer_step(self, group: int) -> None:
@@ -366,7 +419,7 @@ class Trainer:
         if self.scheduler is not None and s.scheduler_interval == "step":
             self.scheduler.step()
         self.global_step = step = self.global_step + 1
-        self._marks.append((len(self._pending), step))
+        self.losses.mark_step(step)
         log_due = step % s.log_every == 0
         eval_due = (
             s.eval_every is not None and step % s.eval_every == 0 and self._val_loader is not None
@@ -383,11 +436,11 @@ class Trainer:
             self.callbacks.on_step_end(self, metrics)
 
     def _group_finite(self, group: int) -> bool:
-        losses = self._pending[-group:]
+        losses = self.losses.pending[-group:]
         bad = (~torch.isfinite(torch.stack(losses))).sum().double()
         if not self.dist.all_reduce_sum(bad).item():  # every rank skips, or none does
             return True
-        del self._pending[-group:]
+        self.losses.drop_last(group)
         self.optimizer.zero_grad(set_to_none=True)
         self.skipped_steps += 1
         self.logger.warning(
@@ -398,47 +451,15 @@ class Trainer:
 
     def _fold(self) -> None:
         """Sync pending losses into the window and epoch sums; raise on NaN/inf."""
-        pending = self._pending
-        tokens, self._tokens = self._tokens, 0
-        self._window_tokens += tokens
-        self._epoch_tokens += tokens
-        if not pending:
-            return
-        losses = torch.stack(pending)  # (n,)
-        count = len(pending)
-        if self.dist.is_distributed:
-            total = torch.stack(
-                [losses.double().sum(), losses.new_tensor(count, dtype=torch.float64)]
-            )
-            loss_sum, count_f = (float(x) for x in self.dist.all_reduce_sum(total).tolist())
-            count = int(count_f)
-        else:
-            loss_sum = float(losses.sum(dtype=torch.float64))
-        if not math.isfinite(loss_sum):
-            self._raise_non_finite(losses)
-        self._window_sum += loss_sum
-        self._window_count += count
-        self._epoch_sum += loss_sum
-        self._epoch_count += count
-        pending.clear()
-        self._marks.clear()
-
-    def _raise_non_finite(self, losses: torch.Tensor) -> None:
-        bad = (~torch.isfinite(losses)).nonzero()
-        step = self.global_step
-        value = float("nan")
-        if len(bad):
-            idx = int(bad[0])
-            value = float(losses[idx])
-            step = next((st for end, st in self._marks if end > idx), self.global_step)
-        raise NonFiniteLossError(step, self.epoch, value)
+        self.losses.fold(self.dist, self.global_step, self.epoch)
 
     def _window_metrics(self, grad_norm: torch.Tensor | None) -> dict[str, Any]:
         now = time.perf_counter()
-        span = now - self._window_t0 - self._window_val_time
-        tokens = self._window_tokens * self.dist.world_size
+        tracker = self.losses
+        span = now - tracker.window_t0 - tracker.window_val_time
+        tokens = tracker.window_tokens * self.dist.world_size
         metrics = {
-            "loss": self._window_sum / max(self._window_count, 1),
+            "loss": tracker.window_mean(),
             "lr": self.current_lr(),
             "tokens_per_s": tokens / span if span > 0 else 0.0,
             "grad_norm": float(grad_norm) if grad_norm is not None else None,
@@ -446,24 +467,8 @@ class Trainer:
         }
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug(f"step {self.global_step}: {metrics}")
-        self._reset_window(now)
+        tracker.reset_window(now)
         return metrics
-
-    def _reset_window(self, now: float | None = None) -> None:
-        self._pending: list[torch.Tensor] = getattr(self, "_pending", [])
-        self._pending.clear()
-        self._marks: list[tuple[int, int]] = []
-        self._window_sum = 0.0
-        self._window_count = 0
-        self._window_tokens = 0
-        self._tokens = 0
-        self._window_val_time = 0.0
-        self._window_t0 = time.perf_counter() if now is None else now
-
-    def _reset_epoch_sums(self) -> None:
-        self._epoch_sum = 0.0
-        self._epoch_count = 0
-        self._epoch_tokens = 0
 
     def _eval_loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Any]:
         if self.loss_fn is None:
@@ -511,7 +516,7 @@ class Trainer:
 
     # -- resume -------------------------------------------------------------------------
     def _restore(self, resume: str) -> None:
-        restore_state(self, resume)
+        restore_checkpoint(self, resume)
 
     # -- setup and teardown ---------------------------------------------------------------
     def _wrap(self, model: nn.Module) -> nn.Module:
@@ -547,7 +552,7 @@ class Trainer:
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "device": str(self.device),
             "world_size": self.dist.world_size,
-            "settings": _settings_dict(self.settings),
+            "settings": self.settings.to_dict(),
         }
 
     def _ensure_process_group(self) -> None:
@@ -574,11 +579,11 @@ class Trainer:
                 raise
             self.logger.error(f"a callback failed while ending a failed run: {exc!r}")
         finally:
-            if self.is_rank_zero and self.run_paths is not None:
+            if self.is_rank_zero and self.run_record is not None:
                 results = self._results()
                 if error is not None:
                     results["error"] = f"{type(error).__name__}: {error}"
-                finish_run(self.run_paths, self.status, results)
+                self.run_record.finish(self.status, results)
 
     def _results(self) -> dict[str, Any]:
         results: dict[str, Any] = {
@@ -603,12 +608,6 @@ def _has(callbacks: Sequence[Callback], kind: type) -> bool:
     return any(isinstance(cb, kind) for cb in callbacks)
 
 
-def _settings_dict(settings: TrainingSettings) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(settings)
-
-
 def _safe_exp(x: float) -> float:
     try:
         return math.exp(x)
@@ -620,7 +619,7 @@ def _short(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
-def _default_checkpoint_manager(run_paths: Any) -> Any:
+def _default_checkpoint_manager(run_paths: RunPaths) -> CheckpointManager:
     from hyso.core.storage import CheckpointConfig, CheckpointManager
 
     cfg = CheckpointConfig.from_dir(

@@ -1,19 +1,19 @@
 """What every ``hyso`` sub-command shares: the one-line error type, optional imports
-with install hints, run-folder checks and metrics.csv reading."""
+with install hints, run-folder checks and number formatting."""
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
+
+from hyso.core.storage import RunPaths
 
 __all__ = [
     "FULL_HINT",
     "CliError",
     "format_count",
     "format_float",
-    "read_metrics",
     "require_matplotlib",
     "require_run_dir",
     "require_tokenizer",
@@ -52,37 +52,13 @@ def require_run_dir(path: str | Path) -> Path:
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise CliError(f"run folder {run_dir} does not exist")
-    if not (run_dir / "manifest.json").is_file() and not (run_dir / "metrics.csv").is_file():
-        raise CliError(f"{run_dir} is not a run folder (no manifest.json or metrics.csv)")
+    paths = RunPaths.for_run_dir(run_dir)
+    if not paths.manifest_path.is_file() and not paths.metrics_path.is_file():
+        raise CliError(
+            f"{run_dir} is not a run folder "
+            f"(no {paths.manifest_path.name} or {paths.metrics_path.name})"
+        )
     return run_dir
-
-
-def read_metrics(path: Path) -> list[dict[str, float | str]]:
-    """Rows of a metrics.csv (``#`` comment lines skipped), numbers parsed to float.
-
-    Rows with a ``split`` column (``train`` / ``val``) and a ``loss`` value also get
-    ``train_loss`` or ``val_loss``, so callers read one vocabulary whichever layout the
-    file uses.
-    """
-    rows: list[dict[str, float | str]] = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        lines = (line for line in fh if not line.startswith("#"))
-        for raw in csv.DictReader(lines):
-            row: dict[str, float | str] = {}
-            for key, value in raw.items():
-                if key is None or value is None or value == "":
-                    continue
-                try:
-                    row[key] = float(value)
-                except ValueError:
-                    row[key] = value
-            split, loss = row.get("split"), row.get("loss")
-            if split in ("train", "val") and isinstance(loss, float):
-                row.setdefault(f"{split}_loss", loss)
-            elif split is None and isinstance(loss, float):
-                row.setdefault("train_loss", loss)
-            rows.append(row)
-    return rows
 
 
 def format_float(value: Any, digits: int = 4) -> str:

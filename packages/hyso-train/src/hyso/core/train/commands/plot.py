@@ -4,24 +4,15 @@ drawn from the run's metrics.csv."""
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from hyso.core.train.commands._common import (
-    CliError,
-    read_metrics,
-    require_matplotlib,
-    require_run_dir,
-)
+from hyso.core.storage import RunPaths
+from hyso.core.storage.atomic import atomic_write
+from hyso.core.train.commands._common import CliError, require_matplotlib, require_run_dir
+from hyso.core.train.metrics import read_metrics
 
 __all__ = ["plot_metrics", "register", "run"]
-
-_STEP_KEYS = ("step", "global_step")
-_TRAIN_KEYS = ("train_loss",)
-_VAL_KEYS = ("val_loss",)
-_LR_KEYS = ("lr", "learning_rate")
 
 
 def register(sub: Any) -> None:
@@ -37,25 +28,19 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_dir = require_run_dir(args.run_dir)
-    output = Path(args.output) if args.output else run_dir / "artifacts" / "loss.png"
+    paths = RunPaths.for_run_dir(require_run_dir(args.run_dir))
+    output = Path(args.output) if args.output else paths.loss_plot_path
     if output.suffix.lower() != ".png":
         raise CliError(f"--output {output} must end in .png")
-    path = plot_metrics(run_dir / "metrics.csv", output, title=run_dir.name)
+    path = plot_metrics(paths.metrics_path, output, title=paths.run_dir.name)
     print(f"saved {path}")
     return 0
 
 
-def _series(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for i, row in enumerate(rows):
-        value = next((row[k] for k in keys if isinstance(row.get(k), float)), None)
-        if value is None:
-            continue
-        step = next((row[k] for k in _STEP_KEYS if isinstance(row.get(k), float)), float(i))
-        xs.append(step)
-        ys.append(value)
-    return xs, ys
+def _series(rows: list[dict[str, Any]], split: str, key: str) -> tuple[list[float], list[float]]:
+    """``(steps, values)`` of column ``key`` over the rows of ``split`` that have it."""
+    pairs = [(float(r["step"]), r[key]) for r in rows if r["split"] == split and r[key] is not None]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def plot_metrics(metrics_path: Path, output: Path, title: str = "") -> Path:
@@ -63,9 +48,9 @@ def plot_metrics(metrics_path: Path, output: Path, title: str = "") -> Path:
     if not metrics_path.is_file():
         raise CliError(f"{metrics_path} does not exist: the run has logged no metrics yet")
     rows = read_metrics(metrics_path)
-    train = _series(rows, _TRAIN_KEYS)
-    val = _series(rows, _VAL_KEYS)
-    lr = _series([r for r in rows if r.get("split", "train") == "train"], _LR_KEYS)
+    train = _series(rows, "train", "loss")
+    val = _series(rows, "val", "loss")
+    lr = _series(rows, "train", "lr")
     if not train[0] and not val[0]:
         raise CliError(f"{metrics_path} has no train or validation loss values to plot")
     plt = require_matplotlib()
@@ -89,16 +74,7 @@ def plot_metrics(metrics_path: Path, output: Path, title: str = "") -> Path:
         ax_lr.grid(True, alpha=0.3)
         fig.tight_layout()
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format="png", dpi=110)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(output, lambda fh: fig.savefig(fh, format="png", dpi=110))
     finally:
         plt.close(fig)
     return output

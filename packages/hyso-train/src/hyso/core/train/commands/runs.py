@@ -11,7 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hyso.core.train.commands._common import CliError, format_count, format_float, read_metrics
+from hyso.core.storage import RunPaths
+from hyso.core.storage.paths import MANIFEST_FILE
+from hyso.core.train.commands._common import CliError, format_count, format_float
+from hyso.core.train.metrics import read_metrics
 
 __all__ = ["RunRow", "collect_runs", "format_table", "pid_alive", "register", "run", "run_status"]
 
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 def collect_runs(root: Path) -> list[RunRow]:
     """A row for each sub-folder of ``root`` holding a manifest.json, oldest first."""
     found = []
-    for manifest_path in sorted(root.glob("*/manifest.json")):
+    for manifest_path in sorted(root.glob(f"*/{MANIFEST_FILE}")):
         data = _read_manifest(manifest_path)
         found.append((str(data.get("created_at") or ""), _row(manifest_path.parent, data)))
     found.sort(key=lambda pair: (pair[0], pair[1].run_id))
@@ -96,7 +99,7 @@ def _row(run_dir: Path, m: dict[str, Any]) -> RunRow:
     results = m.get("results") or {}
     extra = m.get("extra") or {}
     model = m.get("model") or {}
-    metrics = _metrics_summary(run_dir / "metrics.csv")
+    metrics = _metrics_summary(RunPaths.for_run_dir(run_dir).metrics_path)
     steps = _first(results, "global_step", "steps", "step")
     if steps is None:
         steps = metrics.get("step")
@@ -152,10 +155,10 @@ def _metrics_summary(path: Path) -> dict[str, float]:
     except (OSError, ValueError):
         return {}
     out: dict[str, float] = {}
-    steps = [r["step"] for r in rows if isinstance(r.get("step"), float)]
+    steps = [r["step"] for r in rows]
     if steps:
         out["step"] = max(steps)
-    vals = [r["val_loss"] for r in rows if isinstance(r.get("val_loss"), float)]
+    vals = [r["loss"] for r in rows if r["split"] == "val" and r["loss"] is not None]
     if vals:
         out["best_val_loss"] = min(vals)
     return out

@@ -11,6 +11,7 @@ from typing import Any
 from hyso.core.train.commands._common import CliError, format_float
 from hyso.core.train.commands.runs import format_table
 from hyso.core.train.commands.train import TrainOutcome, load_cli_config, train_from_config
+from hyso.core.train.run_config import load_run_config
 
 __all__ = ["register", "run", "sweep_points"]
 
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if "sweep" not in (cfg.to_dict() if hasattr(cfg, "to_dict") else cfg):
         raise CliError(f"{args.config} has no sweep: section (use hyso train for one run)")
     points = sweep_points(cfg)
+    for _, point_cfg in points:  # every point checked before the first one trains
+        load_run_config(point_cfg)
     rows = []
     for i, (label, point_cfg) in enumerate(points, 1):
         print(f"[{i}/{len(points)}] {label}", file=sys.stderr, flush=True)

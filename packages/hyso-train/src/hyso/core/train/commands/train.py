@@ -9,28 +9,29 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader
 
 from hyso.core.train.commands._common import CliError, format_count, format_float
 from hyso.core.train.commands._lm_data import PreparedData, prepare_data
-from hyso.core.train.commands._model import (
-    TOKENIZER_FILE,
-    build_model,
-    model_family,
-    sample_text,
-)
+from hyso.core.train.commands._model import build_model, model_family, sample_text
 from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
 from hyso.core.train.data.corpus import CorpusError
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
+from hyso.core.train.distributed import DistContext
+from hyso.core.train.run_config import RunConfig, load_run_config
+from hyso.core.train.settings import TrainingSettings, resolve_settings
+
+if TYPE_CHECKING:
+    from hyso.core.storage import RunPaths
+    from hyso.core.train.trainer import Trainer
 
 __all__ = [
     "TrainOutcome",
@@ -42,8 +43,6 @@ __all__ = [
     "run",
     "train_from_config",
 ]
-
-DEFAULT_RUNS_ROOT = "runs"
 
 
 @dataclass
@@ -68,13 +67,18 @@ def register(sub: Any) -> None:
         help="train a model from a config file",
         description="Train the model of CONFIG (YAML/JSON) on the embedded Python "
         "standard-library corpus, or on data.paths=[...] globs of .txt/.jsonl files. "
-        "Writes a run folder and prints the best validation loss, bits per byte beside "
-        "gzip -9, the run folder and a short sample.",
+        "Every key of the training, data and run sections is checked against the "
+        "settings schema first (an unknown key is an error naming the closest known "
+        "one; keys of your own go under training.extra; the reference is in "
+        "hyso-train's README). Writes a run folder and prints the best validation "
+        "loss, bits per byte beside gzip -9, the run folder and a short sample.",
         epilog="example: hyso train configs/lm.yaml training.max_steps=200 model.dim=128",
     )
     p.add_argument("config", help="path to a YAML or JSON config (e.g. configs/lm.yaml)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    p.add_argument("--runs-root", default=None, help="folder for run folders (default: runs)")
+    p.add_argument(
+        "--runs-root", default=None, help="folder for run folders (default: run.root, else runs)"
+    )
     p.add_argument("--name", default=None, help="a name appended to the run id")
     p.add_argument("--prompt", default="def ", help='prompt of the final sample (default "def ")')
     p.add_argument(
@@ -90,10 +94,10 @@ def run(args: argparse.Namespace) -> int:
         cfg = _with_training_key(cfg, "progress_bar", False)
     from hyso.core.train.distributed import distributed_session
 
-    training = cfg.get("training") or {}
+    training = load_run_config(cfg).training  # every setting checked before anything runs
     # Under torchrun the process group lives for the whole command and is destroyed
     # at its end (after a barrier on success), so no rank exits with it still open.
-    with distributed_session(training.get("device"), training.get("dist_timeout_s", 300.0)):
+    with distributed_session(training.device, training.dist_timeout_s):
         outcome = train_from_config(
             cfg,
             runs_root=args.runs_root,
@@ -137,6 +141,33 @@ def print_outcome(o: TrainOutcome, file: Any = None) -> None:
         print(o.sample, file=out)
 
 
+@dataclass
+class _Parts:
+    """What training is made of, built from the checked config and the prepared data."""
+
+    family: str
+    seed: int
+    seq_len: int
+    model: torch.nn.Module
+    num_parameters: int
+    train_loader: DataLoader
+    val_loader: DataLoader
+    val_windows: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    epochs: int
+
+
+@dataclass
+class _Fitted:
+    """What a finished ``fit`` left behind."""
+
+    best_val_loss: float | None
+    steps: int
+    seconds: float
+    cpu_seconds: float
+
+
 def train_from_config(
     cfg: Any,
     *,
@@ -146,176 +177,244 @@ def train_from_config(
     sample_tokens: int = 120,
     log: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
-    """Train the model of ``cfg`` end to end; see the module docstring."""
-    from hyso.core.storage import (
-        CheckpointConfig,
-        CheckpointManager,
-        Manifest,
-        get_logger,
-        load_manifest,
-        save_manifest,
-        set_global_seed,
+    """Train the model of ``cfg`` end to end; see the module docstring.
+
+    The steps: check every setting, prepare the data (rank 0 first), build the model,
+    loaders, optimizer and schedule, create the run folder, train, then (rank 0) measure
+    bits per byte, sample, and add the results to the manifest.
+    """
+    from hyso.core.train.distributed import init_distributed
+
+    settings = load_run_config(cfg)
+    family = model_family(settings.model)
+    say = log or _to_stderr
+    _set_threads(settings.training.num_threads)
+    dist = init_distributed(settings.training.device, settings.training.dist_timeout_s)
+    prepared = _prepare_data(settings, dist, say if dist.is_rank_zero else _quiet)
+    parts = _build_parts(settings, family, prepared, dist.world_size)
+    run_paths = _create_run_folder(settings, runs_root, name)
+    trainer = _make_trainer(cfg, settings, prepared, parts, run_paths, dist.is_rank_zero)
+    if dist.is_rank_zero:
+        say(
+            f"run {run_paths.run_id}: {family}, {format_count(parts.num_parameters)} "
+            f"parameters, {len(prepared.train_tokens):,} train / {len(prepared.val_tokens):,} "
+            f"val tokens (tokens {'from cache' if prepared.tokens_cached else 'cached now'})"
+        )
+    fitted = _fit(trainer, parts)
+    outcome = TrainOutcome(
+        run_dir=run_paths.run_dir,
+        run_id=run_paths.run_id,
+        best_val_loss=fitted.best_val_loss,
+        val_bpb=None,
+        gzip_bpb=math.nan,
+        steps=fitted.steps,
+        num_parameters=parts.num_parameters,
+        train_seconds=fitted.seconds,
+        sample=None,
+        extra={"cpu_seconds": fitted.cpu_seconds},
     )
-    from hyso.core.train import Trainer, create_run_paths, init_distributed
+    if not dist.is_rank_zero:
+        outcome.extra["rank"] = dist.rank
+        return outcome
+    bpb_bytes = _evaluate_best(trainer, parts, prepared, outcome, prompt, sample_tokens)
+    tokens_seen = (
+        fitted.steps
+        * settings.training.batch_size
+        * settings.training.grad_accum_steps
+        * parts.seq_len
+        * dist.world_size
+    )
+    _record_results(trainer, outcome, bpb_bytes, tokens_seen)
+    return outcome
 
-    plain = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
-    model_cfg = dict(plain.get("model") or {})
-    training = dict(plain.get("training") or {})
-    data_cfg = dict(plain.get("data") or {})
-    run_cfg = dict(plain.get("run") or {})
-    family = model_family(model_cfg)
-    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
-    _set_threads(training.get("num_threads"))
-    # Under torchrun, rank 0 builds the tokenizer and token cache; the others then read it.
-    dist = init_distributed(training.get("device"), training.get("dist_timeout_s", 300.0))
-    rank0 = dist.is_rank_zero
-    if not rank0:
+def _prepare_data(
+    settings: RunConfig, dist: DistContext, say: Callable[[str], None]
+) -> PreparedData:
+    """Corpus, tokenizer and token cache; under torchrun rank 0 builds them, then the
+    other ranks read the cache."""
+    if not dist.is_rank_zero:
         dist.barrier()
-    prepared = prepare_data(data_cfg, log=say if rank0 else _quiet)
-    if rank0:
+    prepared = prepare_data(settings.data.to_dict(), log=say)
+    if dist.is_rank_zero:
         dist.barrier()
-    seq_len = int(data_cfg.get("seq_len") or model_cfg.get("max_seq_len") or 128)
-    batch_size = int(training.get("batch_size", 16))
-    seed = int(training.get("seed", 0) or 0)
-    train_ds, val_ds = _datasets(family, prepared, seq_len, seed, data_cfg)
+    return prepared
+
+
+def _build_parts(
+    settings: RunConfig, family: str, prepared: PreparedData, world_size: int
+) -> _Parts:
+    """Windows, loaders, model (seeded), optimizer and schedule."""
+    from hyso.core.storage import set_global_seed
+
+    training = settings.training
+    seq_len = int(settings.data.seq_len or settings.model.get("max_seq_len") or 128)
+    batch_size = training.batch_size
+    seed = training.seed or 0
+    train_ds, val_ds = _datasets(family, prepared, seq_len, seed, settings.data.mask_prob)
     _check_sizes(train_ds, val_ds, batch_size, seq_len, prepared)
-
     set_global_seed(seed)
-    model = build_model(model_cfg, prepared.tokenizer.vocab_size)
-    num_params = int(model.num_parameters())
+    model = build_model(settings.model, prepared.tokenizer.vocab_size)
     gen = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(
         train_ds, batch_size=batch_size, shuffle=True, drop_last=True, generator=gen
     )
-    val_loader = DataLoader(val_ds, batch_size=batch_size, shuffle=False)
-    epochs = int(training.get("epochs") or 1)
-    accum = int(training.get("grad_accum_steps") or 1)
+    epochs = training.epochs or 1
     optimizer = make_optimizer(model, training)
-    steps_per_epoch = len(train_loader) // accum // max(1, dist.world_size)  # after sharding
-    scheduler = make_scheduler(optimizer, training, epochs, steps_per_epoch)
+    # optimizer steps per epoch, after the loader is sharded over the processes
+    steps_per_epoch = len(train_loader) // training.grad_accum_steps // max(1, world_size)
+    return _Parts(
+        family=family,
+        seed=seed,
+        seq_len=seq_len,
+        model=model,
+        num_parameters=int(model.num_parameters()),
+        train_loader=train_loader,
+        val_loader=DataLoader(val_ds, batch_size=batch_size, shuffle=False),
+        val_windows=val_ds,
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, training, epochs, steps_per_epoch),
+        epochs=epochs,
+    )
 
-    root = runs_root or run_cfg.get("root") or DEFAULT_RUNS_ROOT
-    run_paths = create_run_paths(root, name)  # rank 0 creates it; the others share it
+
+def _create_run_folder(
+    settings: RunConfig, runs_root: str | Path | None, name: str | None
+) -> RunPaths:
+    """A new run folder under ``--runs-root``, else ``run.root`` (rank 0 creates it)."""
+    from hyso.core.train.distributed import create_run_paths
+
+    return create_run_paths(runs_root or settings.run.root, name)
+
+
+def _make_trainer(
+    cfg: Any,
+    settings: RunConfig,
+    prepared: PreparedData,
+    parts: _Parts,
+    run_paths: RunPaths,
+    rank0: bool,
+) -> Trainer:
+    """The Trainer, its checkpoints (best by val_loss) and what its manifest records."""
+    from hyso.core.storage import CheckpointConfig, CheckpointManager, get_logger
+    from hyso.core.train.trainer import Trainer
+
     logger = get_logger("hyso.train", log_dir=run_paths.logs_dir if rank0 else None, console=False)
-    model_record = {**model_cfg, "name": family, "vocab_size": prepared.tokenizer.vocab_size}
-    data_record = {**data_cfg, **prepared.manifest_record()}
-    manifest = Manifest.new(
-        run_id=run_paths.run_id,
-        model=model_record,
-        training=training,
-        data=data_record,
-        num_parameters=num_params,
-        command="hyso train",
-    )
-    if rank0:
-        save_manifest(run_paths.manifest_path, manifest)
-        run_paths.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(prepared.tokenizer_path, run_paths.artifacts_dir / TOKENIZER_FILE)
-    (say if rank0 else _quiet)(
-        f"run {run_paths.run_id}: {family}, {format_count(num_params)} parameters, "
-        f"{len(prepared.train_tokens):,} train / {len(prepared.val_tokens):,} val tokens "
-        f"(tokens {'from cache' if prepared.tokens_cached else 'cached now'})"
-    )
-
     checkpoints = CheckpointManager(
         CheckpointConfig.from_dir(
             directory=run_paths.checkpoints_dir, best_metric_name="val_loss", best_mode="min"
         )
     )
     trainer = Trainer(
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
+        model=parts.model,
+        optimizer=parts.optimizer,
+        scheduler=parts.scheduler,
         tokenizer=prepared.tokenizer,
         config=cfg,
         run_paths=run_paths,
         checkpoint_manager=checkpoints,
         logger=logger,
     )
+    raw = settings.raw
+    trainer.run_record.describe(  # type: ignore[union-attr]  # run_paths is given
+        model={**settings.model, "name": parts.family, "vocab_size": prepared.tokenizer.vocab_size},
+        training=dict(raw.get("training") or {}),
+        data={**(raw.get("data") or {}), **prepared.manifest_record()},
+        num_parameters=parts.num_parameters,
+        command="hyso train",
+    )
+    return trainer
+
+
+def _fit(trainer: Trainer, parts: _Parts) -> _Fitted:
+    """Train, wait for the last checkpoint, and time it (wall and CPU seconds)."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    trainer.fit(train_loader=train_loader, val_loader=val_loader, epochs=epochs)
+    trainer.fit(train_loader=parts.train_loader, val_loader=parts.val_loader, epochs=parts.epochs)
     seconds = time.perf_counter() - start
     cpu_seconds = time.process_time() - cpu_start
-    checkpoints.wait()
-    best_loss = _finite(getattr(trainer, "best_val_loss", None))
-    steps = int(trainer.global_step)
-    if not rank0:
-        return TrainOutcome(
-            run_dir=run_paths.run_dir,
-            run_id=run_paths.run_id,
-            best_val_loss=best_loss,
-            val_bpb=None,
-            gzip_bpb=math.nan,
-            steps=steps,
-            num_parameters=num_params,
-            train_seconds=seconds,
-            sample=None,
-            extra={"rank": dist.rank, "cpu_seconds": cpu_seconds},
-        )
+    if trainer.checkpoint_manager is not None:
+        trainer.checkpoint_manager.wait()
+    return _Fitted(
+        best_val_loss=_finite(trainer.best_val_loss),
+        steps=int(trainer.global_step),
+        seconds=seconds,
+        cpu_seconds=cpu_seconds,
+    )
 
-    best = checkpoints.load_best(map_location="cpu")
-    if best is not None:
+
+def _evaluate_best(
+    trainer: Trainer,
+    parts: _Parts,
+    prepared: PreparedData,
+    outcome: TrainOutcome,
+    prompt: str,
+    sample_tokens: int,
+) -> int | None:
+    """Load the best checkpoint; fill in bits per byte beside gzip -9 and a sample.
+
+    Returns the number of bytes bits per byte was measured on (None: not measured).
+    """
+    checkpoints = trainer.checkpoint_manager
+    model = parts.model
+    best = checkpoints.load_best(map_location="cpu") if checkpoints is not None else None
+    if checkpoints is not None and best is not None:
         checkpoints.restore_objects(best, model, restore_rng=False)
     model.eval()
-    val_bpb, bpb_bytes = None, None
-    if family == "decoder_only":
-        # The model and gzip are measured on the same bytes: those the windows predict.
-        target_bytes = predicted_bytes(val_ds, prepared.tokenizer)
-        gzip_bpb = gzip_bits_per_byte(target_bytes)
-        bpb_bytes = len(target_bytes)
-        if best_loss is not None:
-            val_bpb = bits_per_byte(best_loss, val_ds.num_targets, len(target_bytes))
-    else:
-        gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
-    sample = None
-    if family == "decoder_only" and sample_tokens > 0:
-        sample = sample_text(
-            model, prepared.tokenizer, prompt, max_new_tokens=sample_tokens, seed=seed
+    if parts.family != "decoder_only":
+        outcome.gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
+        return None
+    # The model and gzip are measured on the same bytes: those the windows predict.
+    target_bytes = predicted_bytes(parts.val_windows, prepared.tokenizer)
+    outcome.gzip_bpb = gzip_bits_per_byte(target_bytes)
+    if outcome.best_val_loss is not None:
+        outcome.val_bpb = bits_per_byte(
+            outcome.best_val_loss, parts.val_windows.num_targets, len(target_bytes)
         )
+    if sample_tokens > 0:
+        outcome.sample = sample_text(
+            model, prepared.tokenizer, prompt, max_new_tokens=sample_tokens, seed=parts.seed
+        )
+    return len(target_bytes)
 
-    final = load_manifest(run_paths.manifest_path)
-    final.results.update(
+
+def _record_results(
+    trainer: Trainer, outcome: TrainOutcome, bpb_bytes: int | None, tokens_seen: int
+) -> None:
+    """Add what ``hyso train`` measured after training to the run's manifest."""
+    if_missing: dict[str, Any] = {"global_step": outcome.steps}
+    if outcome.best_val_loss is not None:
+        if_missing["best_val_loss"] = outcome.best_val_loss
+    trainer.run_record.add_results(  # type: ignore[union-attr]  # run_paths is given
         {
-            "val_bpb": val_bpb,
-            "gzip_bpb": gzip_bpb,
+            "val_bpb": outcome.val_bpb,
+            "gzip_bpb": outcome.gzip_bpb,
             "bpb_bytes": bpb_bytes,
-            "train_seconds": seconds,
-            "train_cpu_seconds": cpu_seconds,
-            "train_tokens_seen": steps * batch_size * accum * seq_len * dist.world_size,
-        }
-    )
-    if best_loss is not None:
-        final.results.setdefault("best_val_loss", best_loss)
-    final.results.setdefault("global_step", steps)
-    save_manifest(run_paths.manifest_path, final)
-    return TrainOutcome(
-        run_dir=run_paths.run_dir,
-        run_id=run_paths.run_id,
-        best_val_loss=best_loss,
-        val_bpb=val_bpb,
-        gzip_bpb=gzip_bpb,
-        steps=int(trainer.global_step),
-        num_parameters=num_params,
-        train_seconds=seconds,
-        sample=sample,
-        extra={"cpu_seconds": cpu_seconds},
+            "train_seconds": outcome.train_seconds,
+            "train_cpu_seconds": outcome.extra["cpu_seconds"],
+            "train_tokens_seen": tokens_seen,
+        },
+        if_missing=if_missing,
     )
 
 
-def make_optimizer(model: torch.nn.Module, training: dict[str, Any]) -> torch.optim.Optimizer:
-    """AdamW; weight decay on matrices only (not on norms, biases)."""
-    lr = float(training.get("lr", 1e-3))
-    wd = float(training.get("weight_decay", 0.0) or 0.0)
+def make_optimizer(
+    model: torch.nn.Module, training: TrainingSettings | Mapping[str, Any]
+) -> torch.optim.Optimizer:
+    """AdamW (``training.lr``, ``betas``); ``weight_decay`` on matrices only, not on
+    norms and biases."""
+    s = _training(training)
+    lr, wd = float(s.lr), float(s.weight_decay)
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-    betas = tuple(training.get("betas", (0.9, 0.95)))
-    return torch.optim.AdamW(groups, lr=lr, betas=betas)  # type: ignore[arg-type]
+    return torch.optim.AdamW(groups, lr=lr, betas=s.betas)
 
 
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, training: dict[str, Any], epochs: int, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer,
+    training: TrainingSettings | Mapping[str, Any],
+    epochs: int,
+    steps_per_epoch: int,
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup then cosine decay to ``min_lr_ratio`` × lr.
 
@@ -323,10 +422,11 @@ def make_scheduler(
     optimizer step of every epoch) and warms up for ``warmup_steps``; with ``epoch``
     it spans the epochs and has no warmup.
     """
-    min_ratio = float(training.get("min_lr_ratio", 0.1))
-    if training.get("scheduler_interval", "epoch") == "step":
-        total = int(training.get("max_steps") or epochs * max(1, steps_per_epoch))
-        warmup = int(training.get("warmup_steps", 0) or 0)
+    s = _training(training)
+    min_ratio = float(s.min_lr_ratio)
+    if s.scheduler_interval == "step":
+        total = int(s.max_steps or epochs * max(1, steps_per_epoch))
+        warmup = s.warmup_steps
     else:
         total, warmup = epochs, 0
     total = max(1, total)
@@ -340,8 +440,14 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _training(training: TrainingSettings | Mapping[str, Any]) -> TrainingSettings:
+    if isinstance(training, TrainingSettings):
+        return training
+    return resolve_settings({"training": training})
+
+
 def _datasets(
-    family: str, prepared: PreparedData, seq_len: int, seed: int, data_cfg: dict[str, Any]
+    family: str, prepared: PreparedData, seq_len: int, seed: int, mask_prob: float
 ) -> tuple[Any, Any]:
     if family == "decoder_only":
         return (
@@ -349,7 +455,6 @@ def _datasets(
             NextTokenWindows(prepared.val_tokens, seq_len),
         )
     tok = prepared.tokenizer
-    mask_prob = float(data_cfg.get("mask_prob", 0.15))
     make = lambda tokens, s: MaskedLMWindows(  # noqa: E731
         tokens, seq_len, tok.mask_token_id, tok.vocab_size, mask_prob=mask_prob, seed=s
     )
@@ -392,13 +497,14 @@ def _quiet(message: str) -> None:
     """The log of ranks other than 0: nothing."""
 
 
-def _set_threads(value: Any) -> None:
-    """``training.num_threads``: torch's intra-op threads (null: torch's default)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CliError(f"training.num_threads must be an integer >= 1 or null, got {value!r}")
-    torch.set_num_threads(value)
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _set_threads(value: int | None) -> None:
+    """``training.num_threads`` (checked): torch's intra-op threads (null: torch's default)."""
+    if value is not None:
+        torch.set_num_threads(value)
 
 
 def _finite(value: Any) -> float | None:

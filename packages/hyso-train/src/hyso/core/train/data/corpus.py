@@ -106,11 +106,11 @@ def load_corpus(data: Mapping[str, Any] | None) -> Corpus:
     ``data.val_fraction`` (default 0.1) is the share of bytes held out for validation.
     """
     data = dict(data or {})
-    val_fraction = _val_fraction(data.get("val_fraction", 0.1))
+    val_fraction = check_val_fraction(data.get("val_fraction", 0.1))
     paths = data.get("paths")
     if paths:
         return user_corpus(paths, val_fraction=val_fraction, text_key=data.get("text_key", "text"))
-    max_bytes = _max_bytes(data.get("max_bytes", DEFAULT_MAX_BYTES))
+    max_bytes = check_max_bytes(data.get("max_bytes", DEFAULT_MAX_BYTES))
     return stdlib_corpus(max_bytes=max_bytes, val_fraction=val_fraction)
 
 
@@ -267,13 +267,15 @@ def _document(name: str, text: str) -> Document:
     return Document(name, text, hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def _val_fraction(value: Any) -> float:
+def check_val_fraction(value: Any) -> float:
+    """``data.val_fraction`` checked: a number in (0, 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
         raise CorpusError(f"data.val_fraction must be a number in (0, 1), got {value!r}")
     return float(value)
 
 
-def _max_bytes(value: Any) -> int | None:
+def check_max_bytes(value: Any) -> int | None:
+    """``data.max_bytes`` checked: a positive integer or None."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TOKEN_CACHE_FORMAT_VERSION", "TokenCache", "atomic_write_bytes", "cache_key"]
+from hyso.core.storage.atomic import atomic_write_bytes
+
+__all__ = ["TOKEN_CACHE_FORMAT_VERSION", "TokenCache", "cache_key"]
 
 TOKEN_CACHE_FORMAT_VERSION = 1
 
@@ -110,18 +111,3 @@ class TokenCache:
         if loaded is None:  # pragma: no cover - only if the disk lies to us
             raise OSError(f"token cache: entry {key} in {self.directory} unreadable after write")
         return loaded, False
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
