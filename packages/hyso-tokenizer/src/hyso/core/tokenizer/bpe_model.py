@@ -9,7 +9,9 @@ decoding use, in one place, from a model.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import NamedTuple
 
 import regex
@@ -45,7 +47,7 @@ class BPEModel:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "byte_ids", tuple(_check_int(i, "byte id") for i in self.byte_ids))
-        set_(self, "merges", tuple(_check_merge(m) for m in self.merges))
+        set_(self, "merges", _check_merges(self.merges))
         set_(self, "specials", tuple(_check_special(s) for s in self.specials))
         set_(self, "token_bytes", _build_token_bytes(self.byte_ids, self.merges))
         _check_specials(self.specials, self.token_bytes)
@@ -62,11 +64,18 @@ def _check_int(value: object, what: str) -> int:
     return value
 
 
-def _check_merge(merge: object) -> tuple[int, int, int]:
-    if not isinstance(merge, (tuple, list)) or len(merge) != 3:
-        raise ValueError(f"a merge is (left id, right id, new id), got {merge!r}")
-    a, b, new = (_check_int(i, "merge id") for i in merge)
-    return a, b, new
+def _check_merges(merges: Iterable[object]) -> tuple[tuple[int, int, int], ...]:
+    out = tuple(tuple(m) if isinstance(m, list) else m for m in merges)
+    if all(type(m) is tuple and len(m) == 3 for m in out):
+        flat = list(chain.from_iterable(out))  # type: ignore[arg-type]
+        if set(map(type, flat)) <= {int} and (not flat or min(flat) >= 0):
+            return out  # type: ignore[return-value]
+    for merge in out:  # find the culprit for the message
+        if not isinstance(merge, tuple) or len(merge) != 3:
+            raise ValueError(f"a merge is (left id, right id, new id), got {merge!r}")
+        for i in merge:
+            _check_int(i, "merge id")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_special(token: object) -> SpecialToken:
