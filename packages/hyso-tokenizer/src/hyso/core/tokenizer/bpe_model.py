@@ -9,9 +9,10 @@ decoding use, in one place, from a model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
+from types import MappingProxyType
 from typing import NamedTuple
 
 import regex
@@ -42,14 +43,15 @@ class BPEModel:
     byte_ids: tuple[int, ...]
     merges: tuple[tuple[int, int, int], ...] = ()
     specials: tuple[SpecialToken, ...] = ()
-    token_bytes: dict[int, bytes] = field(init=False, repr=False, compare=False)
+    token_bytes: Mapping[int, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "byte_ids", tuple(_check_int(i, "byte id") for i in self.byte_ids))
         set_(self, "merges", _check_merges(self.merges))
         set_(self, "specials", tuple(_check_special(s) for s in self.specials))
-        set_(self, "token_bytes", _build_token_bytes(self.byte_ids, self.merges))
+        token_bytes = _build_token_bytes(self.byte_ids, self.merges)
+        set_(self, "token_bytes", MappingProxyType(token_bytes))  # read-only: derived
         _check_specials(self.specials, self.token_bytes)
 
     @property
@@ -70,12 +72,12 @@ def _check_merges(merges: Iterable[object]) -> tuple[tuple[int, int, int], ...]:
         flat = list(chain.from_iterable(out))  # type: ignore[arg-type]
         if set(map(type, flat)) <= {int} and (not flat or min(flat) >= 0):
             return out  # type: ignore[return-value]
-    for merge in out:  # find the culprit for the message
+    for merge in out:  # the slow path: find the culprit for the message
         if not isinstance(merge, tuple) or len(merge) != 3:
             raise ValueError(f"a merge is (left id, right id, new id), got {merge!r}")
         for i in merge:
             _check_int(i, "merge id")
-    raise AssertionError("unreachable")  # pragma: no cover
+    return tuple((int(a), int(b), int(n)) for a, b, n in out)  # type: ignore[misc]
 
 
 def _check_special(token: object) -> SpecialToken:
@@ -112,7 +114,7 @@ def _build_token_bytes(
     return out
 
 
-def _check_specials(specials: tuple[SpecialToken, ...], token_bytes: dict[int, bytes]) -> None:
+def _check_specials(specials: tuple[SpecialToken, ...], token_bytes: Mapping[int, bytes]) -> None:
     roles: set[str] = set()
     texts: dict[str, int] = {}
     ids: dict[int, str] = {}
