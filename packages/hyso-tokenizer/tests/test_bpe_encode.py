@@ -91,7 +91,7 @@ def test_add_special_tokens_and_skip_on_decode(trained: HysoBPETokenizer) -> Non
 def test_user_added_special_tokens(trained: HysoBPETokenizer) -> None:
     tok = HysoBPETokenizer().train(["a b c"] * 3, vocab_size=270)
     (new_id,) = tok.add_special_tokens({"sep": "<|sep|>"})
-    assert new_id == tok.vocab_size - 1 == tok.sep_token_id
+    assert new_id == tok.vocab_size - 1 == tok.token_id("sep")
     assert tok.encode("a<|sep|>b", allowed_special="all")[1] == new_id
     with pytest.raises(ValueError, match="given twice"):
         tok.add_special_tokens({"other": "<|sep|>"})

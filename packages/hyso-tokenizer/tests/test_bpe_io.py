@@ -24,7 +24,7 @@ def test_save_load_round_trip(tmp_path: Path, corpus: list[str]) -> None:
     back = HysoBPETokenizer.load(path)
     assert back.merges == tok.merges
     assert back.special_tokens == tok.special_tokens
-    assert back.sep_token_id == tok.sep_token_id
+    assert back.token_id("sep") == tok.token_id("sep")
     assert (back.lowercase, back.normalize, back.cache_size) == (True, "NFKC", 123)
     for text in [SAMPLE, *corpus[:20]]:
         assert back.encode(text, allowed_special="all") == tok.encode(text, allowed_special="all")
@@ -84,12 +84,13 @@ def test_hf_tokenizers_gives_identical_ids_both_ways(tmp_path: Path, corpus: lis
 def test_gpt2_files_load_with_their_ids(tmp_path: Path, trained: HysoBPETokenizer) -> None:
     # Write GPT-2 style files from a trained model, with ids shuffled into GPT-2's
     # layout (bytes first, in byte order), and check ids follow the file.
-    order = sorted(trained._id_to_bytes, key=lambda i: (len(trained._id_to_bytes[i]) > 1, i))
+    token_bytes = trained.model.token_bytes
+    order = sorted(token_bytes, key=lambda i: (len(token_bytes[i]) > 1, i))
     remap = {old: new for new, old in enumerate(order)}
-    vocab = {bytes_to_token(trained._id_to_bytes[old]): new for old, new in remap.items()}
+    vocab = {bytes_to_token(token_bytes[old]): new for old, new in remap.items()}
     vocab["<|endoftext|>"] = len(vocab)
     lines = ["#version: 0.2"] + [
-        f"{bytes_to_token(trained._id_to_bytes[a])} {bytes_to_token(trained._id_to_bytes[b])}"
+        f"{bytes_to_token(token_bytes[a])} {bytes_to_token(token_bytes[b])}"
         for a, b, _ in trained.merges
     ]
     (tmp_path / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")

@@ -34,13 +34,13 @@ __all__ = [
 _LAZY = {
     "apply_overrides": "overrides",
     "expand_sweep": "sweep",
-    "format_override": "overrides",
+    "format_override": "values",
     "load_config": "loader",
     "load_config_with_overrides": "loader",
     "load_run_overrides": "io",
     "merge_config": "merge",
     "parse_overrides": "overrides",
-    "parse_value": "overrides",
+    "parse_value": "values",
     "resolve_interpolations": "interpolation",
     "save_config": "io",
     "save_run_config": "io",
@@ -53,8 +53,9 @@ if TYPE_CHECKING:
     from .io import load_run_overrides, save_config, save_run_config
     from .loader import load_config, load_config_with_overrides
     from .merge import merge_config
-    from .overrides import apply_overrides, format_override, parse_overrides, parse_value
+    from .overrides import apply_overrides, parse_overrides
     from .sweep import expand_sweep, sweep_label
+    from .values import format_override, parse_value
 
 
 def __getattr__(name: str) -> object:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "a_kind", "did_you_mean", "kind", "suggest"]
+__all__ = ["ConfigError", "a_kind", "did_you_mean", "kind", "short", "suggest"]
 
 
 class ConfigError(ValueError):
@@ -71,3 +71,9 @@ def a_kind(value: object) -> str:
     """``kind(value)`` with its article: "an int", "a float", "a mapping"."""
     name = kind(value)
     return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def short(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

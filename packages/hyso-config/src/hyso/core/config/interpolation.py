@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import Config, suggest_key, to_plain
 from .errors import ConfigError, a_kind
+from .values import parse_value
 
 __all__ = ["escape", "escape_tree", "has_interpolation", "resolve", "resolve_interpolations"]
 
@@ -141,8 +142,6 @@ class _Resolver:
         return self.resolve_path(path)
 
     def env(self, spec: str, where: str) -> Any:
-        from .overrides import parse_value
-
         name, sep, default = spec.partition(",")
         name = name.strip()
         if not _ENV_NAME.fullmatch(name):

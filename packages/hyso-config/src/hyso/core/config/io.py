@@ -10,7 +10,7 @@ from typing import Any
 from .config import Config, get_overrides, get_source, to_plain
 from .errors import ConfigError, a_kind
 from .interpolation import escape_tree
-from .loader import FORMAT_KEY, FORMAT_VERSION, SUFFIXES
+from .loader import FORMAT_KEY, FORMAT_VERSION, SUFFIXES, parse_text
 
 __all__ = [
     "OVERRIDES_FILE",
@@ -88,8 +88,6 @@ def load_run_overrides(path: str | os.PathLike[str]) -> dict[str, Any]:
     file = Path(path)
     if file.is_dir():
         file = file / OVERRIDES_FILE
-    from .loader import parse_text
-
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -111,34 +109,31 @@ def load_run_overrides(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder, fsync and ``os.replace``."""
-    import tempfile
+    """Write ``text`` (UTF-8) to ``path`` so a reader sees the old file or the whole new one.
 
+    The project's scheme (as ``hyso.core.storage.atomic``, which this package may
+    not import): a temp file ``.<name>.<pid>.<8 hex>.tmp`` in the same folder,
+    written, fsynced, moved over ``path`` with ``os.replace``, then the folder fsynced.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    handle = open(tmp, "xb")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        handle.write(text.encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        handle.close()
+        tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform (Windows); the data itself is synced
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    if os.name != "nt":  # Windows cannot open a folder to fsync it
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _plain_config(cfg: Any) -> dict[str, Any]:

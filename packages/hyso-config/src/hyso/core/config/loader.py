@@ -10,6 +10,7 @@ from typing import Any
 from .config import Config
 from .errors import ConfigError, a_kind
 from .merge import REPLACE_KEY, deep_merge, strip_markers
+from .overrides import build_config
 
 __all__ = [
     "BASE_KEY",
@@ -44,8 +45,6 @@ def load_config_with_overrides(
     The result remembers its source file and the overrides (``get_source``,
     ``get_overrides``) so ``save_run_config`` can record both.
     """
-    from .overrides import build_config
-
     if isinstance(override_pairs, (str, bytes)):
         raise ConfigError(
             f"override_pairs must be a list of 'key=value' strings, got the single string "

@@ -14,6 +14,8 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError
+from .overrides import apply_overrides
+from .values import format_override
 
 __all__ = ["SWEEP_KEY", "expand_sweep", "sweep_label"]
 
@@ -23,8 +25,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._,=+-]+")
 
 def expand_sweep(cfg: Mapping[str, Any]) -> list[Config]:
     """One ``Config`` per grid point of ``cfg["sweep"]`` (``[cfg]`` alone when there is none)."""
-    from .overrides import apply_overrides, format_override
-
     base = cfg if isinstance(cfg, Config) else Config(cfg)
     spec = base.get(SWEEP_KEY)
     raw = base._meta.get("raw")

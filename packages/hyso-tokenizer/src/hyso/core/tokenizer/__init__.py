@@ -2,6 +2,7 @@
 
 from .batch import BatchEncoding
 from .bpe import DEFAULT_SPECIAL_TOKENS, HysoBPETokenizer
+from .bpe_model import BPEModel, SpecialToken
 from .pretokenize import GPT2_PATTERN
 from .simple import HysoSimpleTokenizer
 from .stream import StreamDecoder
@@ -12,9 +13,11 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_SPECIAL_TOKENS",
     "GPT2_PATTERN",
+    "BPEModel",
     "BatchEncoding",
     "HysoBPETokenizer",
     "HysoSimpleTokenizer",
+    "SpecialToken",
     "StreamDecoder",
     "TorchMissingError",
     "__version__",

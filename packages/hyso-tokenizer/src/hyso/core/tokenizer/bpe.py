@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from itertools import chain
-from typing import Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import regex
 
+from . import serialization as files
 from .batch import BatchEncoding, pad_batch
-from .bpe_files import BPEFilesMixin
+from .bpe_model import BPEModel, BPETables, SpecialToken
 from .bpe_train import count_words, learn_merges
 from .cache import WordCache
 from .pretokenize import GPT2_PATTERN, check_text, make_normalizer, make_splitter, surrogate_error
+from .roles import SpecialRoles
 from .stream import StreamDecoder
 from .tensors import as_tensors
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["DEFAULT_SPECIAL_TOKENS", "HysoBPETokenizer"]
 
@@ -26,17 +33,17 @@ DEFAULT_SPECIAL_TOKENS: dict[str, str] = {
     "unk": "<unk>",
     "mask": "<mask>",
 }
-_SHIFT = 32
-_NO_MERGE = 1 << 62
 IGNORE_INDEX = -100
 
 
-class HysoBPETokenizer(BPEFilesMixin):
+class HysoBPETokenizer(SpecialRoles):
     """Byte-level BPE over the GPT-2 split pattern.
 
     ``special_tokens`` maps a role (``pad``, ``bos``, ``eos``, ``unk``, ``mask``
-    or any name) to its token text; each gets the attribute ``<role>_token_id``.
-    Special tokens take the first ids, then the 256 bytes, then the merges.
+    or any name) to its token text; ``token_id(role)`` gives its id, and the five
+    usual roles have properties (``eos_token_id`` ...). Special tokens take the
+    first ids, then the 256 bytes, then the merges. ``model`` builds the
+    tokenizer from a :class:`BPEModel` instead (as the file readers do).
     """
 
     def __init__(
@@ -46,6 +53,8 @@ class HysoBPETokenizer(BPEFilesMixin):
         cache_size: int = 100_000,
         special_tokens: dict[str, str] | Sequence[str] | None = None,
         pattern: str = GPT2_PATTERN,
+        *,
+        model: BPEModel | None = None,
     ) -> None:
         self.lowercase = bool(lowercase)
         self.normalize = normalize
@@ -53,127 +62,83 @@ class HysoBPETokenizer(BPEFilesMixin):
         self._normalizer = make_normalizer(normalize, self.lowercase)
         self._split = make_splitter(pattern)
         self._cache = WordCache(cache_size)
-        specials = DEFAULT_SPECIAL_TOKENS if special_tokens is None else special_tokens
-        if not isinstance(specials, dict):
-            specials = {str(t): t for t in specials}
-        self._specials: dict[str, tuple[str, int]] = {}
-        self._special_ids: dict[int, str] = {}
-        for k, (role, text) in enumerate(specials.items()):
-            self._register_special(role, text, k)
-        model = learn_merges({}, 0, len(self._specials))
-        self._set_model(model.id_to_bytes, model.merges)
+        if model is None:
+            specials = DEFAULT_SPECIAL_TOKENS if special_tokens is None else special_tokens
+            if not isinstance(specials, dict):
+                specials = {str(t): t for t in specials}
+            model = learn_merges({}, 0, list(specials.items()))
+        elif special_tokens is not None:
+            raise ValueError("give special tokens either in special_tokens or in model, not both")
+        self._use(model)
+
+    def _use(self, model: BPEModel) -> None:
+        """Make ``model`` this tokenizer's vocabulary: every table is derived from it."""
+        self._tables = BPETables(model)
+        self._cache.pin({i: (i,) for i in self._tables.special_text})
+        self._cache.clear()
 
     # ------------------------------------------------------------ vocabulary
 
-    def _register_special(self, role: str, text: str, token_id: int) -> None:
-        if not isinstance(text, str) or not text:
-            raise ValueError(f"special token {role!r} must be a non-empty str, got {text!r}")
-        if role in self._specials:
-            raise ValueError(f"special token role {role!r} is given twice")
-        if text in {t for t, _ in self._specials.values()}:
-            raise ValueError(f"special token text {text!r} is given twice")
-        if token_id in self._special_ids:
-            raise ValueError(f"special tokens {text!r} and {self._special_ids[token_id]!r} "
-                             f"share id {token_id}")  # fmt: skip
-        self._specials[role] = (text, token_id)
-        self._special_ids[token_id] = text
-        self._sync_specials()
-
-    def _sync_specials(self) -> None:
-        self._special_text_ids = {text: i for text, i in self._specials.values()}
-        self._special_res: dict[object, regex.Pattern[str]] = {}
-        self._cache.pin({i: (i,) for i in self._special_ids})
-
-    def _set_model(self, id_to_bytes: dict[int, bytes], merges: list[tuple[int, int, int]]) -> None:
-        clash = set(id_to_bytes) & set(self._special_ids)
-        if clash:
-            raise ValueError(f"ids {sorted(clash)[:5]} are both special and ordinary tokens")
-        size = max(chain(id_to_bytes, self._special_ids), default=-1) + 1
-        table: list[bytes | None] = [None] * size
-        for i, data in id_to_bytes.items():
-            table[i] = data
-        for i, text in self._special_ids.items():
-            table[i] = text.encode("utf-8")
-        self._id_bytes = table
-        self._id_to_bytes = dict(id_to_bytes)
-        self._bytes_to_id = {v: k for k, v in id_to_bytes.items()}
-        byte_id = []
-        for b in range(256):
-            i = self._bytes_to_id.get(bytes([b]))
-            if i is None:
-                raise ValueError(f"the vocabulary has no token for byte {b}")
-            byte_id.append(i)
-        self._byte_id = byte_id
-        self._merges = list(merges)
-        self._ranks = {(a << _SHIFT) | b: r for r, (a, b, _) in enumerate(self._merges)}
-        self._merge_new = [n for _, _, n in self._merges]
-        self._cache.clear()
+    @property
+    def model(self) -> BPEModel:
+        """The byte ids, merges and special tokens that define this tokenizer."""
+        return self._tables.model
 
     @property
     def vocab_size(self) -> int:
         """Number of ids (0 .. vocab_size-1): ordinary tokens plus special tokens."""
-        return len(self._id_bytes)
+        return len(self._tables.id_bytes)
 
     @property
     def special_tokens(self) -> dict[str, str]:
         """Role -> token text of every special token."""
-        return {role: text for role, (text, _) in self._specials.items()}
+        return {s.role: s.text for s in self.model.specials}
 
     @property
     def special_token_ids(self) -> dict[str, int]:
         """Token text -> id of every special token."""
-        return {text: i for text, i in self._specials.values()}
+        return dict(self._tables.special_ids)
+
+    @property
+    def role_ids(self) -> dict[str, int]:
+        """Role -> id of every special token."""
+        return self._tables.role_ids
 
     @property
     def merges(self) -> list[tuple[int, int, int]]:
         """Merges in rank order as (left id, right id, new id)."""
-        return list(self._merges)
+        return list(self.model.merges)
 
     @property
     def cache_size(self) -> int:
         """The word cache's capacity."""
         return self._cache.capacity
 
-    def __getattr__(self, name: str) -> int | None:
-        if name.endswith("_token_id") and "_specials" in self.__dict__:
-            entry = self.__dict__["_specials"].get(name[: -len("_token_id")])
-            if entry is not None:
-                return entry[1]
-            if name[: -len("_token_id")] in DEFAULT_SPECIAL_TOKENS:
-                return None
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def token_to_id(self, token: str | bytes) -> int | None:
         """Id of a special token text or of an ordinary token's bytes, or None."""
         if isinstance(token, str):
-            for text, i in self._specials.values():
-                if text == token:
-                    return i
+            found = self._tables.special_ids.get(token)
+            if found is not None:
+                return found
             token = token.encode("utf-8")
-        return self._bytes_to_id.get(token)
+        return self._tables.bytes_to_id.get(token)
 
     def id_to_token(self, token_id: int) -> bytes | str:
         """The bytes of an ordinary token, or the text of a special token."""
         self._check_ids([token_id])
-        special = self._special_ids.get(token_id)
-        if special is not None:
-            return special
-        data = self._id_bytes[token_id]
-        if data is None:
-            raise ValueError(f"token id {token_id} is unused in this vocabulary")
-        return data
+        special = self._tables.special_text.get(token_id)
+        return special if special is not None else self._tables.id_bytes[token_id]
 
     def add_special_tokens(self, tokens: dict[str, str] | Sequence[str]) -> list[int]:
         """Add special tokens at the end of the vocabulary; return their ids."""
         if not isinstance(tokens, dict):
             tokens = {str(t): t for t in tokens}
-        ids = []
-        for role, text in tokens.items():
-            new_id = len(self._id_bytes)
-            self._register_special(role, text, new_id)
-            self._id_bytes.append(text.encode("utf-8"))
-            ids.append(new_id)
-        return ids
+        start = self.vocab_size
+        added = [
+            SpecialToken(role, text, start + k) for k, (role, text) in enumerate(tokens.items())
+        ]
+        self._use(replace(self.model, specials=(*self.model.specials, *added)))
+        return [s.id for s in added]
 
     # ------------------------------------------------------------ training
 
@@ -193,10 +158,11 @@ class HysoBPETokenizer(BPEFilesMixin):
         """
         if isinstance(texts_or_files, (str, os.PathLike)):
             texts_or_files = [texts_or_files]
-        floor = len(self._specials) + 256
+        specials = [(s.role, s.text) for s in self.model.specials]
+        floor = len(specials) + 256
         if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < floor:
             raise ValueError(
-                f"vocab_size must be an int >= {floor} (256 bytes + {len(self._specials)} "
+                f"vocab_size must be an int >= {floor} (256 bytes + {len(specials)} "
                 f"special tokens), got {vocab_size!r}"
             )
         if not isinstance(min_frequency, int) or min_frequency < 0:
@@ -207,47 +173,15 @@ class HysoBPETokenizer(BPEFilesMixin):
         progress: Callable[[int, int], None] | None = None
         if show_progress:
             progress = _print_progress
-        specials = sorted(self._special_ids.items())
-        model = learn_merges(words, vocab_size, len(specials), min_frequency, progress)
         # Specials keep the first ids, in the order they were given.
-        self._special_ids = {}
-        for k, (role, (text, _)) in enumerate(self._specials.items()):
-            self._specials[role] = (text, k)
-            self._special_ids[k] = text
-        self._sync_specials()
-        self._set_model(model.id_to_bytes, model.merges)
+        model = learn_merges(words, vocab_size, specials, min_frequency, progress)
+        self._use(model)
         if show_progress:
             print(f"\rBPE: {len(model.merges)} merges from {len(words)} distinct pieces, "
                   f"vocabulary {self.vocab_size}")  # fmt: skip
         return self
 
     # ------------------------------------------------------------ encoding
-
-    def _bpe(self, piece: str) -> tuple[int, ...]:
-        data = piece.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError
-        byte_id = self._byte_id
-        ids = [byte_id[b] for b in data]
-        if len(ids) < 2:
-            return tuple(ids)
-        get = self._ranks.get
-        ranks = [get((ids[i] << _SHIFT) | ids[i + 1], _NO_MERGE) for i in range(len(ids) - 1)]
-        new_ids = self._merge_new
-        while True:
-            best = min(ranks)
-            if best == _NO_MERGE:
-                break
-            i = ranks.index(best)
-            new = new_ids[best]
-            ids[i] = new
-            del ids[i + 1]
-            del ranks[i]
-            if i > 0:
-                ranks[i - 1] = get((ids[i - 1] << _SHIFT) | new, _NO_MERGE)
-            if i < len(ranks):
-                ranks[i] = get((new << _SHIFT) | ids[i + 1], _NO_MERGE)
-            if not ranks:
-                break
-        return tuple(ids)
 
     def _pieces(self, text: str, special_re: regex.Pattern[str] | None) -> list[str | int]:
         """Pre-tokenized pieces of ``text``; an allowed special token becomes its id."""
@@ -257,7 +191,7 @@ class HysoBPETokenizer(BPEFilesMixin):
             return split(norm(text) if norm is not None else text)
         parts = special_re.split(text)
         pieces: list[str | int] = []
-        ids_by_text = self._special_text_ids
+        ids_by_text = self._tables.special_ids
         for k, part in enumerate(parts):
             if k % 2:
                 pieces.append(ids_by_text[part])
@@ -275,7 +209,7 @@ class HysoBPETokenizer(BPEFilesMixin):
         uniq: set[str | int] = set()
         for ps in piece_lists:
             uniq.update(ps)
-        local = self._cache.resolve(uniq, self._bpe)
+        local = self._cache.resolve(uniq, self._tables.encode_piece)
         get = local.__getitem__
         return [list(chain.from_iterable(map(get, ps))) for ps in piece_lists]
 
@@ -283,25 +217,26 @@ class HysoBPETokenizer(BPEFilesMixin):
         if not allowed_special:
             return None
         key = allowed_special if isinstance(allowed_special, str) else frozenset(allowed_special)
-        found = self._special_res.get(key)
+        memo = self._tables.special_res
+        found = memo.get(key)
         if found is None:
             allowed = self._allowed(allowed_special)
             if not allowed:
                 return None
             alts = "|".join(regex.escape(t) for t in sorted(allowed, key=len, reverse=True))
-            found = self._special_res[key] = regex.compile(f"({alts})")
+            found = memo[key] = regex.compile(f"({alts})")
         return found
 
     def _allowed(self, allowed_special: str | Iterable[str]) -> set[str]:
+        known = set(self._tables.special_ids)
         if allowed_special == "all":
-            return {text for text, _ in self._specials.values()}
+            return known
         if isinstance(allowed_special, str):
             raise ValueError(
                 f'allowed_special must be "all" or a set of special token texts, '
                 f"got {allowed_special!r}"
             )
         allowed = set(allowed_special)
-        known = {text for text, _ in self._specials.values()}
         unknown = allowed - known
         if unknown:
             raise ValueError(f"allowed_special names unknown special tokens {sorted(unknown)}")
@@ -329,7 +264,7 @@ class HysoBPETokenizer(BPEFilesMixin):
         return ids
 
     def _wrap(self, ids: list[int]) -> list[int]:
-        bos, eos = self.__getattr__("bos_token_id"), self.__getattr__("eos_token_id")
+        bos, eos = self.bos_token_id, self.eos_token_id
         return ([bos] if bos is not None else []) + ids + ([eos] if eos is not None else [])
 
     def encode_batch(
@@ -382,7 +317,7 @@ class HysoBPETokenizer(BPEFilesMixin):
         return_attention_mask: bool,
         return_tensors: str | None,
     ) -> list[list[int]] | BatchEncoding:
-        pad_id = self._pad_id()
+        pad_id = self.pad_token_id
         ids, masks = pad_batch(
             seqs,
             pad_id if pad_id is not None else 0,
@@ -398,22 +333,18 @@ class HysoBPETokenizer(BPEFilesMixin):
         fields = as_tensors({"input_ids": ids, "attention_mask": masks}, return_tensors)
         return BatchEncoding(fields)
 
-    def _pad_id(self) -> int | None:
-        entry = self._specials.get("pad")
-        return None if entry is None else entry[1]
-
     # ------------------------------------------------------------ seq2seq
 
     def encode_source(self, text: str, allowed_special: str | Iterable[str] = ()) -> list[int]:
         """Encoder input: the ids of ``text`` followed by EOS."""
-        return [*self.encode(text, allowed_special=allowed_special), self._need("eos")]
+        return [*self.encode(text, allowed_special=allowed_special), self.token_id("eos")]
 
     def encode_target(
         self, text: str, allowed_special: str | Iterable[str] = ()
     ) -> tuple[list[int], list[int]]:
         """Decoder input (BOS + ids) and labels (ids + EOS), both of the same length."""
         ids = self.encode(text, allowed_special=allowed_special)
-        return [self._need("bos"), *ids], [*ids, self._need("eos")]
+        return [self.token_id("bos"), *ids], [*ids, self.token_id("eos")]
 
     def encode_source_batch(
         self,
@@ -445,7 +376,7 @@ class HysoBPETokenizer(BPEFilesMixin):
         """Decoder inputs for many texts: ``decoder_input_ids``, ``labels`` (padding -100)
         and ``decoder_attention_mask``."""
         pairs = [self.encode_target(t) for t in texts]
-        pad_id = self._need("pad") if padding else 0
+        pad_id = self.token_id("pad") if padding else 0
         kw: dict[str, Any] = dict(
             padding=padding,
             truncation=truncation,
@@ -457,18 +388,13 @@ class HysoBPETokenizer(BPEFilesMixin):
         fields = {"decoder_input_ids": inputs, "labels": labels, "decoder_attention_mask": masks}
         return BatchEncoding(as_tensors(fields, return_tensors))
 
-    def _need(self, role: str) -> int:
-        entry = self._specials.get(role)
-        if entry is None:
-            raise ValueError(f"this needs a {role!r} special token, and this tokenizer has none")
-        return entry[1]
-
     # ------------------------------------------------------------ decoding
 
     def _check_ids(self, ids: Sequence[int]) -> None:
-        if ids and (min(ids) < 0 or max(ids) >= len(self._id_bytes)):
-            bad = next(i for i in ids if i < 0 or i >= len(self._id_bytes))
-            raise ValueError(f"token id {bad} is out of range [0, {len(self._id_bytes)})")
+        size = len(self._tables.id_bytes)
+        if ids and (min(ids) < 0 or max(ids) >= size):
+            bad = next(i for i in ids if i < 0 or i >= size)
+            raise ValueError(f"token id {bad} is out of range [0, {size})")
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
         """Text of ``ids``; invalid UTF-8 (a cut character) becomes U+FFFD."""
@@ -476,14 +402,10 @@ class HysoBPETokenizer(BPEFilesMixin):
             ids = ids.tolist()
         ids = ids if isinstance(ids, list) else list(ids)
         self._check_ids(ids)
-        if skip_special_tokens and self._special_ids:
-            specials = self._special_ids
+        specials = self._tables.special_text
+        if skip_special_tokens and specials:
             ids = [i for i in ids if i not in specials]
-        try:
-            data = b"".join(map(self._id_bytes.__getitem__, ids))
-        except TypeError:
-            bad = next(i for i in ids if self._id_bytes[i] is None)
-            raise ValueError(f"token id {bad} is unused in this vocabulary") from None
+        data = b"".join(map(self._tables.id_bytes.__getitem__, ids))
         return data.decode("utf-8", errors="replace")
 
     def decode_batch(
@@ -499,16 +421,74 @@ class HysoBPETokenizer(BPEFilesMixin):
 
         def token_bytes(token_id: int) -> bytes:
             self._check_ids([token_id])
-            data = self._id_bytes[token_id]
-            if data is None:
-                raise ValueError(f"token id {token_id} is unused in this vocabulary")
-            return data
+            return self._tables.id_bytes[token_id]
 
-        return StreamDecoder(token_bytes, self._special_ids.get, skip_special_tokens)
+        def special_text(token_id: int) -> str | None:
+            return self._tables.special_text.get(token_id)
+
+        return StreamDecoder(token_bytes, special_text, skip_special_tokens)
+
+    # ------------------------------------------------------------ files (see serialization)
+
+    def _settings(self) -> dict[str, Any]:
+        return {"lowercase": self.lowercase, "normalize": self.normalize, "pattern": self.pattern}
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the tokenizer as versioned JSON (atomically); return the path."""
+        return files.write_bpe_json(
+            Path(path), self.model, **self._settings(), cache_size=self.cache_size
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Self:
+        """Read a file written by :meth:`save`; a damaged or foreign file is a ValueError."""
+        return cls(**files.read_bpe_json(Path(path)))
+
+    def to_hf(self, path: str | os.PathLike[str]) -> Path:
+        """Write an HF ``tokenizer.json`` giving identical ids; return the path."""
+        return files.write_hf_json(Path(path), self.model, **self._settings())
+
+    @classmethod
+    def from_hf(cls, path: str | os.PathLike[str], cache_size: int = 100_000) -> Self:
+        """Load an HF ``tokenizer.json`` of a byte-level BPE model."""
+        return cls(**files.read_hf_json(Path(path)), cache_size=cache_size)
+
+    @classmethod
+    def from_gpt2(
+        cls,
+        vocab_json: str | os.PathLike[str],
+        merges_txt: str | os.PathLike[str],
+        cache_size: int = 100_000,
+    ) -> Self:
+        """Load GPT-2's ``vocab.json`` + ``merges.txt``."""
+        return cls(
+            **files.read_gpt2_files(Path(vocab_json), Path(merges_txt)), cache_size=cache_size
+        )
+
+    def to_tiktoken_ranks(self) -> dict[bytes, int]:
+        """tiktoken ``mergeable_ranks``: token bytes -> id (special tokens excluded)."""
+        return files.tiktoken_ranks(self.model)
+
+    def save_tiktoken(self, path: str | os.PathLike[str]) -> Path:
+        """Write the ranks in tiktoken's ``.tiktoken`` format (base64 token, rank)."""
+        return files.write_tiktoken_ranks(Path(path), self.model)
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        ranks: str | os.PathLike[str] | dict[bytes, int],
+        special_tokens: dict[str, int] | None = None,
+        pattern: str = GPT2_PATTERN,
+        cache_size: int = 100_000,
+    ) -> Self:
+        """Build from tiktoken mergeable ranks (a ``.tiktoken`` file or a dict)."""
+        table = ranks if isinstance(ranks, dict) else files.read_tiktoken_ranks(Path(ranks))
+        model = files.tiktoken_model(table, special_tokens)
+        return cls(model=model, pattern=pattern, cache_size=cache_size)
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(vocab_size={self.vocab_size}, merges={len(self._merges)}, "
+            f"{type(self).__name__}(vocab_size={self.vocab_size}, merges={len(self.model.merges)}, "
             f"lowercase={self.lowercase}, normalize={self.normalize!r})"
         )
 

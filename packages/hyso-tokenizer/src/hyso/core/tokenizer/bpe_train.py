@@ -13,26 +13,18 @@ import heapq
 import itertools
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
+from .bpe_model import BPEModel, SpecialToken
 from .bytes_map import HF_BYTE_ORDER
 from .pretokenize import make_splitter, surrogate_error
 
-__all__ = ["BPEModel", "count_words", "learn_merges"]
+__all__ = ["count_words", "learn_merges"]
 
 CHUNK_BYTES = 1 << 20
 _SHIFT = 32
-
-
-@dataclass
-class BPEModel:
-    """Learned byte-level BPE: token bytes by id and merges in rank order."""
-
-    id_to_bytes: dict[int, bytes]
-    merges: list[tuple[int, int, int]]  # (left id, right id, new id), by rank
 
 
 # ---------------------------------------------------------------- word counting
@@ -153,15 +145,16 @@ def _count_range(
 def learn_merges(
     word_counts: dict[str, int],
     vocab_size: int,
-    first_id: int,
+    specials: Sequence[tuple[str, str]] = (),
     min_frequency: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> BPEModel:
-    """Learn merges from piece counts; ids start at ``first_id`` (after specials).
+    """Learn merges from piece counts; ``specials`` (role, text) take the first ids.
 
-    The 256 bytes take ids ``first_id ..`` in HF's alphabet order; merges then
-    add tokens until ``first_id + len(vocab)`` reaches ``vocab_size``.
+    The 256 bytes take the next ids in HF's alphabet order; merges then add
+    tokens until the vocabulary reaches ``vocab_size``.
     """
+    first_id = len(specials)
     id_to_bytes: dict[int, bytes] = {}
     byte_id = [0] * 256
     for k, b in enumerate(HF_BYTE_ORDER):
@@ -170,28 +163,7 @@ def learn_merges(
     bytes_to_id = {v: k for k, v in id_to_bytes.items()}
     n_vocab = first_id + 256
 
-    words: list[list[int]] = []
-    counts: list[int] = []
-    for piece, c in word_counts.items():
-        try:
-            data = piece.encode("utf-8")
-        except UnicodeEncodeError:
-            raise surrogate_error(piece, "training text") from None
-        words.append([byte_id[b] for b in data])
-        counts.append(c)
-
-    pair_counts: dict[int, int] = {}
-    where: dict[int, set[int]] = {}
-    for i, w in enumerate(words):
-        c = counts[i]
-        for j in range(len(w) - 1):
-            key = (w[j] << _SHIFT) | w[j + 1]
-            pair_counts[key] = pair_counts.get(key, 0) + c
-            s = where.get(key)
-            if s is None:
-                where[key] = {i}
-            else:
-                s.add(i)
+    words, counts, pair_counts, where = _count_pairs(word_counts, byte_id)
 
     seq = 0
     heap: list[tuple[int, int, int, set[int]]] = []
@@ -233,7 +205,37 @@ def learn_merges(
         where = {}
         if progress is not None:
             progress(n_vocab, vocab_size)
-    return BPEModel(id_to_bytes=id_to_bytes, merges=merges)
+    roles = [SpecialToken(role, text, i) for i, (role, text) in enumerate(specials)]
+    return BPEModel(tuple(byte_id), tuple(merges), tuple(roles))
+
+
+def _count_pairs(
+    word_counts: dict[str, int], byte_id: list[int]
+) -> tuple[list[list[int]], list[int], dict[int, int], dict[int, set[int]]]:
+    """Words as byte ids with their counts, pair counts, and pair -> words holding it."""
+    words: list[list[int]] = []
+    counts: list[int] = []
+    for piece, c in word_counts.items():
+        try:
+            data = piece.encode("utf-8")
+        except UnicodeEncodeError:
+            raise surrogate_error(piece, "training text") from None
+        words.append([byte_id[b] for b in data])
+        counts.append(c)
+
+    pair_counts: dict[int, int] = {}
+    where: dict[int, set[int]] = {}
+    for i, w in enumerate(words):
+        c = counts[i]
+        for j in range(len(w) - 1):
+            key = (w[j] << _SHIFT) | w[j + 1]
+            pair_counts[key] = pair_counts.get(key, 0) + c
+            s = where.get(key)
+            if s is None:
+                where[key] = {i}
+            else:
+                s.add(i)
+    return words, counts, pair_counts, where
 
 
 def _apply_merge(

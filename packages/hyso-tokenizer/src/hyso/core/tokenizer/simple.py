@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections import Counter
@@ -13,7 +12,8 @@ from typing import Any
 import regex
 
 from .batch import BatchEncoding, pad_batch
-from .serialization import atomic_write_text, read_json
+from .roles import SpecialRoles
+from .serialization import read_simple_json, write_simple_json
 from .tensors import as_tensors
 
 __all__ = ["SIMPLE_SPECIAL_TOKENS", "HysoSimpleTokenizer"]
@@ -25,17 +25,16 @@ SIMPLE_SPECIAL_TOKENS: dict[str, str] = {
     "eos": "<eos>",
     "mask": "<mask>",
 }
-FORMAT_NAME = "hyso-simple-tokenizer"
-FORMAT_VERSION = 1
 IGNORE_INDEX = -100
 _PUNCT_SPLIT = regex.compile(r"[^\s\p{P}\p{S}]+|[\p{P}\p{S}]")
 
 
-class HysoSimpleTokenizer:
+class HysoSimpleTokenizer(SpecialRoles):
     """Whitespace (optionally punctuation-splitting) word tokenizer.
 
-    Special tokens take the first ids; ``<role>_token_id`` attributes expose them.
-    Words outside the vocabulary encode to ``unk_token_id``.
+    Special tokens take the first ids; ``token_id(role)`` and the ``pad_token_id``
+    ... ``mask_token_id`` properties give them. Words outside the vocabulary
+    encode to ``unk_token_id``.
     """
 
     def __init__(
@@ -59,17 +58,14 @@ class HysoSimpleTokenizer:
         self._token_to_id = {t: i for i, t in enumerate(tokens)}
         if len(self._token_to_id) != len(tokens):
             raise ValueError("vocabulary tokens must be distinct")
-        self._unk = self._token_to_id[self._roles["unk"]]
-        self._special_ids = {self._token_to_id[t] for t in self._roles.values()}
+        self._role_ids = {role: self._token_to_id[t] for role, t in self._roles.items()}
+        self._unk = self._role_ids["unk"]
+        self._special_ids = set(self._role_ids.values())
 
-    def __getattr__(self, name: str) -> int | None:
-        if name.endswith("_token_id") and "_roles" in self.__dict__:
-            text = self.__dict__["_roles"].get(name[: -len("_token_id")])
-            if text is not None:
-                return self.__dict__["_token_to_id"][text]
-            if name[: -len("_token_id")] in SIMPLE_SPECIAL_TOKENS:
-                return None
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    @property
+    def role_ids(self) -> dict[str, int]:
+        """Role -> id of every special token."""
+        return self._role_ids
 
     @property
     def vocab_size(self) -> int:
@@ -137,7 +133,7 @@ class HysoSimpleTokenizer:
         unk = self._unk
         ids = [get(w, unk) for w in self.tokenize(text)]
         if add_special_tokens:
-            bos, eos = self.__getattr__("bos_token_id"), self.__getattr__("eos_token_id")
+            bos, eos = self.bos_token_id, self.eos_token_id
             ids = ([bos] if bos is not None else []) + ids + ([eos] if eos is not None else [])
         return ids
 
@@ -157,7 +153,7 @@ class HysoSimpleTokenizer:
         if isinstance(texts, str):
             raise TypeError("encode_batch takes a sequence of texts; use encode for one text")
         seqs = [self.encode(t, add_special_tokens) for t in texts]
-        pad = self.__getattr__("pad_token_id")
+        pad = self.pad_token_id
         if padding and pad is None:
             raise ValueError("padding needs a 'pad' special token, and this tokenizer has none")
         ids, masks = pad_batch(
@@ -209,7 +205,7 @@ class HysoSimpleTokenizer:
         """
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"probability must be in [0, 1], got {probability!r}")
-        mask_id = self.__getattr__("mask_token_id")
+        mask_id = self.mask_token_id
         if mask_id is None:
             raise ValueError(
                 "mask_tokens needs a 'mask' special token, and this tokenizer has none"
@@ -266,29 +262,20 @@ class HysoSimpleTokenizer:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write versioned JSON atomically; return the path."""
-        doc = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
+        fields = {
             "lowercase": self.lowercase,
             "split_punctuation": self.split_punctuation,
             "special_tokens": self._roles,
             "vocab": self._id_to_token,
         }
-        return atomic_write_text(Path(path), json.dumps(doc, ensure_ascii=False, indent=0))
+        return write_simple_json(Path(path), fields)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> HysoSimpleTokenizer:
         """Read a file written by :meth:`save`; a damaged or foreign file is a ValueError."""
         path = Path(path)
-        doc = read_json(path, "tokenizer")
+        doc = read_simple_json(path)
         where = f"tokenizer file {str(path)!r}"
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
-            raise ValueError(f"{where} is not a {FORMAT_NAME} file (missing or wrong 'format')")
-        if doc.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{where} has format_version {doc.get('format_version')!r}; "
-                f"this version reads {FORMAT_VERSION}"
-            )
         try:
             tok = cls(
                 lowercase=bool(doc["lowercase"]),

@@ -1,0 +1,190 @@
+"""The one source of a byte-level BPE tokenizer, and every table derived from it.
+
+:class:`BPEModel` holds what defines the tokenizer: the id of each of the 256
+bytes, the merges in rank order and the special tokens. The bytes of every
+other token follow from the merges (a merge's token is its two parts joined),
+as in minbpe. :class:`BPETables` derives every lookup table encoding and
+decoding use, in one place, from a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import chain
+from types import MappingProxyType
+from typing import NamedTuple
+
+import regex
+
+__all__ = ["NO_MERGE", "BPEModel", "BPETables", "SpecialToken"]
+
+_SHIFT = 32
+NO_MERGE = 1 << 62
+
+
+class SpecialToken(NamedTuple):
+    """A special token: its role (``eos``, ``pad`` or any name), its text and its id."""
+
+    role: str
+    text: str
+    id: int
+
+
+@dataclass(frozen=True)
+class BPEModel:
+    """Byte ids, merges and special tokens; checked when built.
+
+    ``byte_ids[b]`` is the id of byte ``b``; ``merges`` are ``(left id, right id,
+    new id)`` in rank order, each part built before it is used. Ids run from 0
+    to ``vocab_size - 1`` with no gap, special tokens included.
+    """
+
+    byte_ids: tuple[int, ...]
+    merges: tuple[tuple[int, int, int], ...] = ()
+    specials: tuple[SpecialToken, ...] = ()
+    token_bytes: Mapping[int, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "byte_ids", tuple(_check_int(i, "byte id") for i in self.byte_ids))
+        set_(self, "merges", _check_merges(self.merges))
+        set_(self, "specials", tuple(_check_special(s) for s in self.specials))
+        token_bytes = _build_token_bytes(self.byte_ids, self.merges)
+        set_(self, "token_bytes", MappingProxyType(token_bytes))  # read-only: derived
+        _check_specials(self.specials, self.token_bytes)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids: ordinary tokens plus special tokens."""
+        return len(self.token_bytes) + len(self.specials)
+
+
+def _check_int(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{what} must be a non-negative int, got {value!r}")
+    return value
+
+
+def _check_merges(merges: Iterable[object]) -> tuple[tuple[int, int, int], ...]:
+    out = tuple(tuple(m) if isinstance(m, list) else m for m in merges)
+    if all(type(m) is tuple and len(m) == 3 for m in out):
+        flat = list(chain.from_iterable(out))  # type: ignore[arg-type]
+        if set(map(type, flat)) <= {int} and (not flat or min(flat) >= 0):
+            return out  # type: ignore[return-value]
+    for merge in out:  # the slow path: find the culprit for the message
+        if not isinstance(merge, tuple) or len(merge) != 3:
+            raise ValueError(f"a merge is (left id, right id, new id), got {merge!r}")
+        for i in merge:
+            _check_int(i, "merge id")
+    return tuple((int(a), int(b), int(n)) for a, b, n in out)  # type: ignore[misc]
+
+
+def _check_special(token: object) -> SpecialToken:
+    if not isinstance(token, (tuple, list)) or len(token) != 3:
+        raise ValueError(f"a special token is (role, text, id), got {token!r}")
+    role, text, token_id = token
+    if not isinstance(role, str) or not role:
+        raise ValueError(f"special token role must be a non-empty str, got {role!r}")
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"special token {role!r} must be a non-empty str, got {text!r}")
+    return SpecialToken(role, text, _check_int(token_id, f"id of special token {text!r}"))
+
+
+def _build_token_bytes(
+    byte_ids: tuple[int, ...], merges: tuple[tuple[int, int, int], ...]
+) -> dict[int, bytes]:
+    """The bytes of every ordinary token: the 256 bytes, then one token per merge."""
+    if len(byte_ids) != 256 or len(set(byte_ids)) != 256:
+        raise ValueError(f"byte_ids must hold 256 distinct ids, got {len(set(byte_ids))}")
+    out = {i: bytes([b]) for b, i in enumerate(byte_ids)}
+    for rank, (a, b, new) in enumerate(merges):
+        if a not in out or b not in out:
+            missing = a if a not in out else b
+            raise ValueError(
+                f"merge {rank} ({a}, {b}) -> {new} uses id {missing} before any merge builds it"
+            )
+        joined = out[a] + out[b]
+        old = out.setdefault(new, joined)
+        if old != joined:
+            raise ValueError(
+                f"merge ({a}, {b}) -> {new} does not concatenate: "
+                f"{out[a]!r} + {out[b]!r} != {old!r}"
+            )
+    return out
+
+
+def _check_specials(specials: tuple[SpecialToken, ...], token_bytes: Mapping[int, bytes]) -> None:
+    roles: set[str] = set()
+    texts: dict[str, int] = {}
+    ids: dict[int, str] = {}
+    for role, text, token_id in specials:
+        if role in roles:
+            raise ValueError(f"special token role {role!r} is given twice")
+        if text in texts:
+            raise ValueError(f"special token text {text!r} is given twice")
+        if token_id in ids:
+            raise ValueError(f"special tokens {text!r} and {ids[token_id]!r} share id {token_id}")
+        roles.add(role)
+        texts[text] = token_id
+        ids[token_id] = text
+    clash = sorted(set(ids) & set(token_bytes))
+    if clash:
+        raise ValueError(f"ids {clash[:5]} are both special and ordinary tokens")
+    size = len(token_bytes) + len(ids)
+    if any(i >= size for i in (*token_bytes, *ids)):
+        present = set(token_bytes) | set(ids)
+        unused = [i for i in range(max(present)) if i not in present]
+        raise ValueError(
+            f"the vocabulary has {len(unused)} unused ids (first {unused[0]}); "
+            "ids must run from 0 to vocab_size-1"
+        )
+
+
+class BPETables:
+    """Every lookup table of a :class:`BPEModel`, derived here and nowhere else."""
+
+    def __init__(self, model: BPEModel) -> None:
+        self.model = model
+        id_bytes: list[bytes] = [b""] * model.vocab_size
+        for i, data in model.token_bytes.items():
+            id_bytes[i] = data
+        for special in model.specials:
+            id_bytes[special.id] = special.text.encode("utf-8")
+        self.id_bytes = id_bytes  # id -> bytes, special tokens as their UTF-8 text
+        self.bytes_to_id = {data: i for i, data in model.token_bytes.items()}
+        self.byte_id = list(model.byte_ids)  # byte value -> id
+        # (left << 32 | right) -> rank, and rank -> new id: the merge loop's tables.
+        self.ranks = {(a << _SHIFT) | b: r for r, (a, b, _) in enumerate(model.merges)}
+        self.merge_new = [new for _, _, new in model.merges]
+        self.role_ids = {s.role: s.id for s in model.specials}
+        self.special_ids = {s.text: s.id for s in model.specials}  # text -> id
+        self.special_text = {s.id: s.text for s in model.specials}  # id -> text
+        self.special_res: dict[object, regex.Pattern[str]] = {}  # allowed set -> split regex
+
+    def encode_piece(self, piece: str) -> tuple[int, ...]:
+        """BPE on one pre-tokenized piece: merge the lowest-ranked pair until none is left."""
+        data = piece.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError
+        byte_id = self.byte_id
+        ids = [byte_id[b] for b in data]
+        if len(ids) < 2:
+            return tuple(ids)
+        get = self.ranks.get
+        ranks = [get((ids[i] << _SHIFT) | ids[i + 1], NO_MERGE) for i in range(len(ids) - 1)]
+        new_ids = self.merge_new
+        while True:
+            best = min(ranks)
+            if best == NO_MERGE:
+                break
+            i = ranks.index(best)
+            new = new_ids[best]
+            ids[i] = new
+            del ids[i + 1]
+            del ranks[i]
+            if i > 0:
+                ranks[i - 1] = get((ids[i - 1] << _SHIFT) | new, NO_MERGE)
+            if i < len(ranks):
+                ranks[i] = get((new << _SHIFT) | ids[i + 1], NO_MERGE)
+            if not ranks:
+                break
+        return tuple(ids)
