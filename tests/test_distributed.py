@@ -1,7 +1,15 @@
 """DDP through torchrun on CPU (gloo): same weights as one process, one run folder, clean failure.
 
 Each test launches ``python -m torch.distributed.run`` (torchrun) on a small worker
-script that trains a tiny decoder-only model for a few steps.
+script that trains a tiny decoder-only model for a few steps, on a shuffled loader,
+with -100 targets and shards whose last micro-batch is smaller than the others.
+
+What the equality needs, and the worker's data keeps to (the README says the same):
+the one-process run reads the same global batches (the DistributedSampler permutation
+of the trainer's seed, whole), and every training micro-batch counts the same number
+of target tokens on every rank, because each rank's loss is a mean over its own
+tokens and DDP averages the ranks. Validation sums losses and tokens over ranks, so
+its figure matches with any padding and any split of the rows.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ WORKER = textwrap.dedent(
     """
     import os, sys
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
     from hyso.core.models import HysoDecoderOnly
     from hyso.core.storage import CheckpointConfig, CheckpointManager, RunPaths, set_global_seed
     from hyso.core.train import (
@@ -35,10 +43,30 @@ WORKER = textwrap.dedent(
     set_global_seed(3)
     model = HysoDecoderOnly(vocab_size=41, dim=16, num_layers=1, num_heads=2, max_seq_len=12)
     g = torch.Generator().manual_seed(5)
-    ids = torch.randint(0, 41, (48, 9), generator=g)
-    data = TensorDataset(ids[:, :-1], ids[:, 1:])
-    train = DataLoader(data, batch_size=per_rank_batch, shuffle=False)
-    val = DataLoader(TensorDataset(ids[:20, :-1], ids[:20, 1:]), batch_size=6)
+    # 50 rows: 25 a rank, so the last micro-batch holds 1 row a rank (2 in one process)
+    # and the last accumulation group has one micro-batch.
+    ids = torch.randint(0, 41, (50, 9), generator=g)
+    targets = ids[:, 1:].clone()  # (50, 8)
+    # Every row ignores 3 of its 8 targets (-100), at random places: each micro-batch
+    # counts the same number of target tokens on every rank.
+    ignored = torch.rand(targets.shape, generator=g).argsort(dim=1)[:, :3]
+    targets.scatter_(1, ignored, -100)
+    data = TensorDataset(ids[:, :-1], targets)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # The trainer shards a shuffled loader with a DistributedSampler seeded with
+        # its seed: every epoch, each rank reads every other index of one permutation.
+        train = DataLoader(data, batch_size=per_rank_batch, shuffle=True)
+    else:
+        # One process reading the same global batches: that permutation, whole.
+        sampler = DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=9)
+        train = DataLoader(data, batch_size=per_rank_batch, sampler=sampler)
+    # Validation: 21 rows (11 on rank 0, 10 on rank 1), padded at the end to random
+    # lengths; its loss is summed over tokens, so any padding gives the same value.
+    val_ids = torch.randint(0, 41, (21, 9), generator=g)
+    val_targets = val_ids[:, 1:].clone()  # (21, 8)
+    lengths = torch.randint(1, 9, (21,), generator=g)
+    val_targets[torch.arange(8) >= lengths[:, None]] = -100
+    val = DataLoader(TensorDataset(val_ids[:, :-1], val_targets), batch_size=6)
 
     class FailAt(Callback):
         def on_step_start(self, trainer):
