@@ -52,7 +52,9 @@ class HysoEncoderDecoder(GenerationMixin, HysoModel):
         self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
         self._finish_init(c.num_layers + c.num_decoder_layers)
 
-    def encode(self, src_ids: torch.Tensor, *, src_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self, src_ids: torch.Tensor, *, src_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Encoder memory ``(B, S, C)``."""
         self._check_ids(src_ids, "src_ids")
         mask = self._check_mask(src_mask, src_ids, "src_mask")

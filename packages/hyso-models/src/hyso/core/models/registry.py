@@ -40,9 +40,7 @@ def model_class_for(family: str) -> type[HysoModel]:
     """``HysoDecoderOnly``, ``HysoEncoderOnly`` or ``HysoEncoderDecoder`` by family name."""
     key = str(family).replace("-", "_")
     if key not in _MODEL_CLASSES:
-        raise ModelConfigError(
-            f"unknown model family {family!r}; expected one of {family_names()}"
-        )
+        raise ModelConfigError(f"unknown model family {family!r}; expected one of {family_names()}")
     return _MODEL_CLASSES[key]
 
 

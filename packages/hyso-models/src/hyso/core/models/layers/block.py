@@ -19,7 +19,7 @@ from .norms import build_norm
 from .position import PositionEncoding
 
 if TYPE_CHECKING:
-    from ..config import TransformerConfig
+    from hyso.core.models.config import TransformerConfig
 
 __all__ = ["TransformerBlock"]
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from ..config import TransformerConfig
+    from hyso.core.models.config import TransformerConfig
 
 __all__ = ["NoPositionEncoding", "PositionEncoding"]
 

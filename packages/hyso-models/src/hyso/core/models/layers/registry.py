@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..config import ModelConfigError
+from hyso.core.models.config import ModelConfigError
+
 from .position import NoPositionEncoding, PositionEncoding
 from .rope import RotaryEmbedding
 
 if TYPE_CHECKING:
-    from ..config import TransformerConfig
+    from hyso.core.models.config import TransformerConfig
 
 __all__ = ["POSITION_ENCODINGS", "build_position_encoding"]
 

@@ -14,7 +14,7 @@ import torch
 from .position import PositionEncoding
 
 if TYPE_CHECKING:
-    from ..config import TransformerConfig
+    from hyso.core.models.config import TransformerConfig
 
 __all__ = ["RotaryEmbedding", "apply_rotary", "rotate_qkv"]
 
