@@ -150,3 +150,19 @@ def test_valid_ids_take_no_scan_of_their_values(make_model, monkeypatch) -> None
     monkeypatch.undo()
     with pytest.raises(ValueError, match=f"input_ids: token id {V + 5} is out of range"):
         model(torch.tensor([[1, V + 5, 2]]))
+
+
+def test_a_folder_saved_before_pos_encoding_existed_still_loads(make_model, tmp_path) -> None:
+    import json
+
+    model = make_model("decoder_only").eval()
+    model.save_pretrained(tmp_path)
+    config = tmp_path / "config.json"
+    meta = json.loads(config.read_text())
+    del meta["config"]["pos_encoding"]  # what format_version 1 files written earlier hold
+    config.write_text(json.dumps(meta))
+    loaded = load_pretrained(tmp_path).eval()
+    assert loaded.config.pos_encoding == "rope"
+    ids = torch.randint(0, V, (1, 7))
+    with torch.no_grad():
+        assert torch.equal(loaded(ids), model(ids))
