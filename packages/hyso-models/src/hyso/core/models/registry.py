@@ -6,7 +6,7 @@ Everything that picks a class by family name (``build_model``,
 ``load_pretrained``, the ``hyso`` command) asks :func:`model_class_for`.
 
 This module imports no model module (they import it), so the arrows run one way:
-``config <- registry <- base <- families``.
+``config <- registry <- pretrained <- base <- families``.
 """
 
 from __future__ import annotations
