@@ -12,7 +12,15 @@ both see the same machine load; each figure is the best of N steps. Memory: each
 model trains in its own subprocess (RSS never shrinks) and reports its peak RSS
 (``VmHWM``) and the growth of RSS over the training steps.
 
-Usage: python benchmarks/bench_models.py [--quick] [--compile] [--repeats N]
+``--fusions`` instead measures what hyso's two memory-saving autograd functions
+buy in the decoder's training step (RMSNorm that saves only its input and scale;
+SwiGLU fused with its down projection), against the same model with them
+switched off through the public route (norms replaced by ``torch.nn.RMSNorm``,
+``down`` by an ``nn.Linear`` subclass, which SwiGLU calls through its forward):
+saved activations of one forward (exact), peak RSS over 3 steps (subprocess per
+variant) and step time (variants alternating in one process).
+
+Usage: python benchmarks/bench_models.py [--quick] [--compile] [--repeats N] [--fusions]
 """
 
 from __future__ import annotations
@@ -193,23 +201,152 @@ def best_of(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]
     return best
 
 
+# -- fusions on and off ---------------------------------------------------------------------
+
+FUSION_VARIANTS = ("fused", "no-norm", "no-swiglu", "plain")
+
+
+class _PlainLinear(torch.nn.Linear):
+    """An ``nn.Linear`` subclass: SwiGLU then calls it instead of its fused function."""
+
+
+def unfuse(model: torch.nn.Module, variant: str) -> torch.nn.Module:
+    """Switch off the RMSNorm and/or SwiGLU autograd functions of a hyso model."""
+    from hyso.core.models.layers import RMSNorm, SwiGLU
+
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if variant in ("no-norm", "plain") and isinstance(child, RMSNorm):
+                plain = torch.nn.RMSNorm(child.weight.shape[0], eps=child.eps)
+                plain.weight = child.weight
+                setattr(module, name, plain)
+            if variant in ("no-swiglu", "plain") and isinstance(child, SwiGLU):
+                down = _PlainLinear(child.down.in_features, child.down.out_features, bias=False)
+                down.weight = child.down.weight
+                child.down = down
+    return model
+
+
+def saved_activations_mb(model: torch.nn.Module, ids: torch.Tensor) -> float:
+    """Bytes of the tensors autograd keeps for backward after one forward, in MB."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(ids)
+    return sum(storages.values()) / 2**20
+
+
+def run_fusions(repeats: int) -> None:
+    rows = []
+    for variant in FUSION_VARIANTS:
+        cmd = [sys.executable, __file__, "--memory-worker", "decoder", f"hyso:{variant}", "3"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append((variant, json.loads(out.strip().splitlines()[-1])))
+    models = {v: unfuse(build("decoder", "hyso"), v) for v in FUSION_VARIANTS}
+    times = best_of({v: train_step_fn("decoder", "hyso", m) for v, m in models.items()}, repeats)
+    print("| variant | saved activations MB | train peak RSS MB | train tokens/s |")
+    print("|---|---:|---:|---:|")
+    for variant, mem in rows:
+        tps = BATCH * SEQ / times[variant]
+        print(f"| {variant} | {mem['saved_mb']:.1f} | {mem['peak_rss_mb']:.0f} | {tps:,.0f} |")
+
+
 # -- subprocess workers ---------------------------------------------------------------------
 
 
 def memory_worker(family: str, impl: str, steps: int) -> dict[str, float]:
     torch.set_num_threads(THREADS)
+    impl, _, variant = impl.partition(":")
     model = build(family, impl)
+    result = {}
+    if variant:
+        unfuse(model, variant)
+        ids = torch.randint(2, VOCAB, (BATCH, SEQ), generator=torch.Generator().manual_seed(1))
+        result["saved_mb"] = saved_activations_mb(model, ids)
     step = train_step_fn(family, impl, model)
     before = current_rss_mb()
     for _ in range(steps):
         step()
-    return {"peak_rss_mb": peak_rss_mb(), "step_growth_mb": peak_rss_mb() - before}
+    return {**result, "peak_rss_mb": peak_rss_mb(), "step_growth_mb": peak_rss_mb() - before}
 
 
 def run_memory(family: str, impl: str, steps: int) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--memory-worker", family, impl, str(steps)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def bench_family(family: str, repeats: int, compile: bool) -> list[tuple[str, str, str, str, str]]:
+    """Speed, memory and (but for the encoder) generation rows of one pair of models."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    models = {"hyso": build(family, "hyso"), "hf": build(family, "hf")}
+    if compile:
+        models["hyso+compile"] = build(family, "hyso", compile=True)
+    steps = {
+        name: train_step_fn(family, "hf" if name == "hf" else "hyso", m)
+        for name, m in models.items()
+    }
+    times = best_of(steps, repeats)
+    tokens = BATCH * SEQ
+    hf_tps = tokens / times["hf"]
+    rows.append(
+        (
+            family,
+            "train tokens/s",
+            f"{hf_tps:,.0f}",
+            f"{tokens / times['hyso']:,.0f}",
+            f"{times['hf'] / times['hyso']:.2f}x",
+        )
+    )
+    if compile:
+        rows.append(
+            (
+                family,
+                "train tokens/s (compile)",
+                f"{hf_tps:,.0f}",
+                f"{tokens / times['hyso+compile']:,.0f}",
+                f"{times['hf'] / times['hyso+compile']:.2f}x",
+            )
+        )
+    mem = {impl: run_memory(family, impl, 3) for impl in ("hf", "hyso")}
+    rows.append(
+        (
+            family,
+            "train peak RSS MB",
+            f"{mem['hf']['peak_rss_mb']:.0f}",
+            f"{mem['hyso']['peak_rss_mb']:.0f}",
+            f"{mem['hyso']['peak_rss_mb'] / mem['hf']['peak_rss_mb']:.2f}x",
+        )
+    )
+    rows.append(
+        (
+            family,
+            "train RSS growth MB",
+            f"{mem['hf']['step_growth_mb']:.0f}",
+            f"{mem['hyso']['step_growth_mb']:.0f}",
+            f"{mem['hyso']['step_growth_mb'] / mem['hf']['step_growth_mb']:.2f}x",
+        )
+    )
+    if family != "encoder":
+        gens = {name: generate_fn(family, name, models[name]) for name in ("hyso", "hf")}
+        gen_times = best_of(gens, max(2, repeats // 2))
+        rows.append(
+            (
+                family,
+                "greedy generate tokens/s",
+                f"{NEW_TOKENS / gen_times['hf']:,.0f}",
+                f"{NEW_TOKENS / gen_times['hyso']:,.0f}",
+                f"{gen_times['hf'] / gen_times['hyso']:.2f}x",
+            )
+        )
+    for row in rows:
+        print("  " + " | ".join(row), flush=True)
+    return rows
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -221,6 +358,7 @@ def main() -> int:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--families", default=None, help="comma list: decoder,encoder,encdec")
+    parser.add_argument("--fusions", action="store_true", help="fusions on/off, decoder only")
     parser.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_worker:
@@ -230,6 +368,9 @@ def main() -> int:
 
     torch.set_num_threads(THREADS)
     repeats = args.repeats or (3 if args.quick else 6)
+    if args.fusions:
+        run_fusions(repeats)
+        return 0
     families = (args.families or ("decoder" if args.quick else "decoder,encoder,encdec")).split(",")
     print(
         f"torch {torch.__version__}, {THREADS} threads, float32; dim {DIM}, {LAYERS} layers, "
@@ -237,78 +378,14 @@ def main() -> int:
         f"generate {NEW_TOKENS} tokens from {PROMPT}, batch 1; best of {repeats}\n",
         flush=True,
     )
-    rows: list[tuple[str, str, str, str, str]] = []
     names = {
         "decoder": "LlamaForCausalLM",
         "encoder": "BertForMaskedLM",
         "encdec": "T5ForConditionalGeneration",
     }
+    rows: list[tuple[str, str, str, str, str]] = []
     for family in families:
-        models = {"hyso": build(family, "hyso"), "hf": build(family, "hf")}
-        if args.compile:
-            models["hyso+compile"] = build(family, "hyso", compile=True)
-        steps = {
-            name: train_step_fn(family, "hf" if name == "hf" else "hyso", m)
-            for name, m in models.items()
-        }
-        times = best_of(steps, repeats)
-        tokens = BATCH * SEQ
-        hf_tps = tokens / times["hf"]
-        rows.append(
-            (
-                family,
-                "train tokens/s",
-                f"{hf_tps:,.0f}",
-                f"{tokens / times['hyso']:,.0f}",
-                f"{times['hf'] / times['hyso']:.2f}x",
-            )
-        )
-        if args.compile:
-            rows.append(
-                (
-                    family,
-                    "train tokens/s (compile)",
-                    f"{hf_tps:,.0f}",
-                    f"{tokens / times['hyso+compile']:,.0f}",
-                    f"{times['hf'] / times['hyso+compile']:.2f}x",
-                )
-            )
-        mem = {impl: run_memory(family, impl, 3) for impl in ("hf", "hyso")}
-        rows.append(
-            (
-                family,
-                "train peak RSS MB",
-                f"{mem['hf']['peak_rss_mb']:.0f}",
-                f"{mem['hyso']['peak_rss_mb']:.0f}",
-                f"{mem['hyso']['peak_rss_mb'] / mem['hf']['peak_rss_mb']:.2f}x",
-            )
-        )
-        rows.append(
-            (
-                family,
-                "train RSS growth MB",
-                f"{mem['hf']['step_growth_mb']:.0f}",
-                f"{mem['hyso']['step_growth_mb']:.0f}",
-                f"{mem['hyso']['step_growth_mb'] / mem['hf']['step_growth_mb']:.2f}x",
-            )
-        )
-        if family != "encoder":
-            gens = {name: generate_fn(family, name, models[name]) for name in ("hyso", "hf")}
-            gen_times = best_of(gens, max(2, repeats // 2))
-            rows.append(
-                (
-                    family,
-                    "greedy generate tokens/s",
-                    f"{NEW_TOKENS / gen_times['hf']:,.0f}",
-                    f"{NEW_TOKENS / gen_times['hyso']:,.0f}",
-                    f"{gen_times['hf'] / gen_times['hyso']:.2f}x",
-                )
-            )
-        for row in rows:
-            if row[0] == family:
-                print("  " + " | ".join(row), flush=True)
-        del models
-
+        rows += bench_family(family, repeats, args.compile)
     print("\n| model | measure | HF transformers | hyso | hyso / HF |")
     print("|---|---|---:|---:|---:|")
     for family, measure, hf, ours, ratio in rows:

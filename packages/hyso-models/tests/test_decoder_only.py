@@ -149,7 +149,10 @@ def test_generate_restores_training_mode(make_model) -> None:
         (lambda m: m(torch.tensor([[1, -1]])), "token id -1 is out of range"),
         (lambda m: m(torch.ones(1, 3)), "integer token ids"),
         (lambda m: m(torch.ones(3, dtype=torch.long)), "shape \\(batch, seq_len\\)"),
-        (lambda m: m(torch.ones(1, 3, dtype=torch.long), torch.ones(1, 4)), "attention_mask"),
+        (
+            lambda m: m(torch.ones(1, 3, dtype=torch.long), attention_mask=torch.ones(1, 4)),
+            "attention_mask",
+        ),
         (lambda m: m.generate(torch.ones(1, 60, dtype=torch.long), 5), "65 exceeds max_seq_len"),
         (lambda m: m.generate(torch.ones(1, 3, dtype=torch.long), 0), "max_new_tokens"),
         (lambda m: m.generate(torch.ones(1, 3, dtype=torch.long), 2, top_k=0), "top_k"),

@@ -78,25 +78,25 @@ def reference_attention(attn: SelfAttention, rope: RotaryEmbedding, x: torch.Ten
 def test_grouped_query_attention_equals_repeated_kv(heads: int, kv_heads: int) -> None:
     torch.manual_seed(0)
     dim = heads * 8
-    attn = SelfAttention(dim, heads, kv_heads)
     rope = RotaryEmbedding(8, 32)
+    attn = SelfAttention(dim, heads, kv_heads, pos_encoding=rope)
     x = torch.randn(2, 10, dim)
     expected = reference_attention(attn, rope, x)
-    got = attn(x, rope, is_causal=True)
+    got = attn(x, is_causal=True)
     assert torch.allclose(got, expected, atol=1e-5)
     assert attn.qkv.out_features == (heads + 2 * kv_heads) * 8  # fewer K/V weights with GQA
 
 
 def test_attention_with_kv_cache_matches_full_pass() -> None:
     torch.manual_seed(1)
-    attn = SelfAttention(32, 4, 2)
     rope = RotaryEmbedding(8, 32)
+    attn = SelfAttention(32, 4, 2, pos_encoding=rope)
     x = torch.randn(1, 9, 32)
-    full = attn(x, rope, is_causal=True)
+    full = attn(x, is_causal=True)
     cache = KVCache(1, 2, 9, 8)
-    steps = [attn(x[:, :5], rope, is_causal=True, cache=cache, offset=0)]
+    steps = [attn(x[:, :5], is_causal=True, cache=cache)]
     for t in range(5, 9):
-        steps.append(attn(x[:, t : t + 1], rope, cache=cache, offset=t))
+        steps.append(attn(x[:, t : t + 1], cache=cache))  # position t: the cache's length
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
     assert cache.length == 9
 
@@ -180,7 +180,7 @@ def test_fused_autograd_functions_have_exact_gradients() -> None:
     from torch.autograd import gradcheck
 
     from hyso.core.models.layers.mlp import swiglu_linear
-    from hyso.core.models.layers.norms import _RMSNormLinear
+    from hyso.core.models.layers.norms import _RMSNormFunction
     from hyso.core.models.layers.rope import rotate_qkv
 
     gen = torch.Generator().manual_seed(0)
@@ -193,8 +193,8 @@ def test_fused_autograd_functions_have_exact_gradients() -> None:
     assert gradcheck(lambda g, w: swiglu_linear(g, w), (rand(2, 3, 10), weight))
     norm_weight = (torch.rand(6, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
     assert gradcheck(
-        lambda x, nw, w, b: _RMSNormLinear.apply(x, nw, 1e-5, w, b),
-        (rand(2, 3, 6), norm_weight, rand(4, 6), rand(4)),
+        lambda x, nw: _RMSNormFunction.apply(x, nw, 1e-5),
+        (rand(2, 3, 6), norm_weight),
     )
     rope = RotaryEmbedding(8, 16)
     cos, sin = rope.cos[:5, None].double(), rope.sin[:5, None].double()
@@ -203,14 +203,68 @@ def test_fused_autograd_functions_have_exact_gradients() -> None:
 
 def test_fused_paths_equal_the_plain_layers() -> None:
     from hyso.core.models.layers import SwiGLU
-    from hyso.core.models.layers.norms import norm_linear
+    from hyso.core.models.layers.mlp import swiglu
 
     torch.manual_seed(3)
-    norm, linear, mlp = RMSNorm(8), torch.nn.Linear(8, 6), SwiGLU(8, 12)
+    norm, mlp = RMSNorm(8), SwiGLU(8, 12)
     with torch.no_grad():
         norm.weight.uniform_(0.5, 1.5)
     x = torch.randn(2, 5, 8, requires_grad=True)
-    assert torch.allclose(norm_linear(norm, linear, x), linear(norm(x)), atol=1e-6)
-    assert torch.allclose(mlp(x, norm=norm), mlp(norm(x)), atol=1e-6)
+    plain_norm = F.rms_norm(x, (8,), norm.weight, norm.eps)
+    plain_mlp = mlp.down(swiglu(mlp.gate_up(x)))
+    assert torch.allclose(norm(x), plain_norm, atol=1e-6)
+    assert torch.allclose(mlp(x), plain_mlp, atol=1e-6)
     with torch.no_grad():  # the inference path skips the autograd functions
-        assert torch.allclose(norm_linear(norm, linear, x), linear(norm(x)), atol=1e-6)
+        assert torch.allclose(norm(x), plain_norm, atol=1e-6)
+        assert torch.allclose(mlp(x), plain_mlp, atol=1e-6)
+
+
+class CountingLinear(torch.nn.Linear):
+    """A subclass standing in for a LoRA or FSDP wrapper: counts its forward calls."""
+
+    calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        CountingLinear.calls += 1
+        return super().forward(x) * 2.0  # a visible change, as an adapter would make
+
+
+class WrappedLinear(torch.nn.Module):
+    """A wrapper that holds the original layer (LoRA style)."""
+
+    def __init__(self, inner: torch.nn.Linear) -> None:
+        super().__init__()
+        self.inner = inner
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.inner(x) + 1.0
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_a_replaced_projection_is_called_through_its_forward(grad: bool) -> None:
+    from hyso.core.models import HysoDecoderOnly
+
+    torch.manual_seed(4)
+    model = HysoDecoderOnly(dim=32, num_layers=2, vocab_size=50, num_heads=4)
+    ids = torch.randint(0, 50, (2, 6))
+    mlp, attn = model.blocks[0].mlp, model.blocks[0].attn
+    with torch.set_grad_enabled(grad):
+        before = model(ids)
+        counting = CountingLinear(mlp.down.in_features, mlp.down.out_features, bias=False)
+        counting.weight = mlp.down.weight
+        mlp.down = counting
+        wrapped = WrappedLinear(attn.qkv)
+        attn.qkv = wrapped
+        CountingLinear.calls = 0
+        after = model(ids)
+    assert CountingLinear.calls == 1 and wrapped.calls == 1
+    assert not torch.allclose(after, before)
+    # what the wrappers do is what the block computes
+    block, x = model.blocks[0], torch.randn(2, 6, 32)
+    with torch.no_grad():
+        h = x + block.attn(block.attn_norm(x), is_causal=True)
+        gate, up = block.mlp.gate_up(block.mlp_norm(h)).chunk(2, dim=-1)
+        expected = h + 2.0 * F.linear(F.silu(gate) * up, counting.weight)
+        assert torch.allclose(block(x, is_causal=True), expected, atol=1e-5)

@@ -2,9 +2,11 @@
 
 ``HysoDecoderOnly`` (GPT/Llama style), ``HysoEncoderOnly`` (BERT style) and
 ``HysoEncoderDecoder`` (T5 style); configs in :mod:`hyso.core.models.config`,
-layers in :mod:`hyso.core.models.layers`.
+layers in :mod:`hyso.core.models.layers`, the family registry in
+:mod:`hyso.core.models.registry`.
 """
 
+from .cache import Cache
 from .config import (
     DecoderOnlyConfig,
     EncoderDecoderConfig,
@@ -19,11 +21,12 @@ from .decoder_only import HysoDecoderOnly
 from .encoder_decoder import HysoEncoderDecoder
 from .encoder_only import HysoEncoderOnly
 from .pretrained import PretrainedFormatError, load_pretrained
-from .registry import build_model, model_class_for
+from .registry import build_model, family_names, model_class_for, register_family
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cache",
     "DecoderOnlyConfig",
     "EncoderDecoderConfig",
     "EncoderOnlyConfig",
@@ -35,9 +38,11 @@ __all__ = [
     "TransformerConfig",
     "__version__",
     "build_model",
+    "family_names",
     "get_config",
     "list_configs",
     "load_pretrained",
     "model_class_for",
     "register_config",
+    "register_family",
 ]

@@ -1,18 +1,28 @@
-"""What every model family shares: config handling, input checks, init, save/load."""
+"""What every model family shares: config handling, input checks, init, save/load,
+and the loop over a stack of blocks."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
 
 from .config import TransformerConfig
-from .layers import RotaryEmbedding, TransformerBlock, build_norm, drop_path_rates
+from .layers import (
+    PositionEncoding,
+    TransformerBlock,
+    build_norm,
+    build_position_encoding,
+    drop_path_rates,
+)
 from .pretrained import load_pretrained, save_pretrained
+
+if TYPE_CHECKING:
+    from .cache import Cache
 
 __all__ = ["HysoModel", "make_blocks"]
 
@@ -87,7 +97,8 @@ class HysoModel(nn.Module):
     # -- helpers for subclasses -------------------------------------------------------
 
     def _build_single_stack(self) -> None:
-        """Token embedding, RoPE, ``num_layers`` blocks, final norm, LM head, then init.
+        """Token embedding, positional encoding, ``num_layers`` blocks, final norm,
+        LM head, then init.
 
         The layout the decoder-only and encoder-only models share; they differ only in
         the attention mask their ``forward`` builds.
@@ -95,11 +106,44 @@ class HysoModel(nn.Module):
         c = self.config
         self.tok_emb = nn.Embedding(c.vocab_size, c.dim)
         self.emb_dropout = nn.Dropout(c.dropout)
-        self.rope = RotaryEmbedding(c.head_dim, c.max_seq_len, c.rope_base)
-        self.blocks = make_blocks(c, c.num_layers)
+        self.pos_encoding = build_position_encoding(c)
+        self.blocks = make_blocks(c, c.num_layers, self.pos_encoding)
         self.norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
         self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
         self._finish_init(c.num_layers)
+
+    def _run_blocks(
+        self,
+        ids: torch.Tensor,
+        blocks: nn.ModuleList,
+        *,
+        attn_mask: torch.Tensor | None,
+        is_causal: bool,
+        cache: Cache | None = None,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Embed ``ids (B, T)`` (positions after the cached ones) and run ``blocks``."""
+        offset = 0 if cache is None else cache.length
+        x = self.emb_dropout(self.pos_encoding.embed(self.tok_emb(ids), offset))  # (B, T, C)
+        for i, block in enumerate(blocks):
+            x = block(
+                x,
+                attn_mask=attn_mask,
+                is_causal=is_causal,
+                cache=None if cache is None else cache.layers[i],
+                memory=memory,
+                memory_mask=memory_mask,
+            )
+        return x
+
+    def _body_fn(self, name: str, cache: Cache | None) -> Callable[..., torch.Tensor]:
+        """The method ``name``; its compiled version (``compile=True``) without a cache.
+
+        Cached calls stay eager: their positions change every step.
+        """
+        compiled = self._compiled.get(name) if cache is None else None
+        return compiled or getattr(self, name)
 
     def _finish_init(self, num_layers: int) -> None:
         """Initialise weights, tie the output head, compile if asked. Call last in __init__."""
@@ -116,13 +160,19 @@ class HysoModel(nn.Module):
                 nn.init.normal_(param, mean=0.0, std=std / math.sqrt(2 * num_layers))
         if self.config.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
-        if self._compile:
-            # Compile the network bodies only: the input checks stay eager (no graph breaks).
-            for name in self._compiled_methods:
-                setattr(self, name, torch.compile(getattr(self, name)))
+        # Compile the network bodies only: the input checks stay eager (no graph breaks).
+        self._compiled: dict[str, Callable[..., torch.Tensor]] = {
+            name: torch.compile(getattr(self, name))
+            for name in (self._compiled_methods if self._compile else ())
+        }
 
     def _check_ids(self, ids: Any, name: str, max_len: int | None = None) -> torch.Tensor:
-        """``ids`` must be an integer ``(B, T)`` tensor of valid ids with ``T <= max_len``."""
+        """``ids`` must be an integer ``(B, T)`` tensor with ``0 < T <= max_len``.
+
+        Only the shape and dtype are checked here: reading the values would make the
+        host wait for the device on every call. Out-of-range ids are caught by
+        :meth:`_guard_ids` instead.
+        """
         if not isinstance(ids, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(ids).__name__}")
         if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
@@ -134,13 +184,38 @@ class HysoModel(nn.Module):
             raise ValueError(f"{name}: sequence length {ids.shape[1]} exceeds max_seq_len {limit}")
         if ids.shape[1] == 0 or ids.shape[0] == 0:
             raise ValueError(f"{name} is empty: shape {tuple(ids.shape)}")
-        low, high = torch.aminmax(ids)
-        if int(low) < 0 or int(high) >= self.config.vocab_size:
-            bad = int(high) if int(high) >= self.config.vocab_size else int(low)
-            raise ValueError(
-                f"{name}: token id {bad} is out of range for vocab_size {self.config.vocab_size}"
-            )
         return ids
+
+    def _guard_ids(
+        self, ids: Mapping[str, torch.Tensor], body: Callable[..., torch.Tensor], *args: Any
+    ) -> torch.Tensor:
+        """``body(*args)``, with an out-of-range id among ``ids`` (by argument name)
+        reported as a ``ValueError`` naming the argument, the id and the vocab size.
+
+        Nothing is checked up front on the CPU: the embedding lookup itself raises
+        an ``IndexError`` on a bad id, and only then are the ids searched. On other
+        devices a bad id would stop the lookup kernel with a bare device assert, so
+        an asynchronous device-side assert with the same message runs first; it
+        does not make the host wait, and it fails at the next synchronisation.
+        """
+        vocab = self.config.vocab_size
+        for name, t in ids.items():
+            if t.device.type != "cpu":
+                low, high = torch.aminmax(t)
+                torch._assert_async(
+                    (low >= 0) & (high < vocab), f"{name}: a token id is out of range [0, {vocab})"
+                )
+        try:
+            return body(*args)
+        except (IndexError, RuntimeError) as exc:
+            for name, t in ids.items():
+                low, high = (int(v) for v in torch.aminmax(t))
+                if low < 0 or high >= vocab:
+                    bad = high if high >= vocab else low
+                    raise ValueError(
+                        f"{name}: token id {bad} is out of range for vocab_size {vocab}"
+                    ) from exc
+            raise
 
     def _check_mask(self, mask: Any, ids: torch.Tensor, name: str) -> torch.Tensor | None:
         """A 1/0 padding mask shaped like ``ids``; ``None`` when it masks nothing."""
@@ -157,22 +232,17 @@ class HysoModel(nn.Module):
 
 
 def make_blocks(
-    config: TransformerConfig, num_layers: int, cross_attention: bool = False
+    config: TransformerConfig,
+    num_layers: int,
+    pos_encoding: PositionEncoding | None,
+    *,
+    cross_attention: bool = False,
 ) -> nn.ModuleList:
-    """``num_layers`` pre-norm blocks with linearly increasing drop-path rates."""
+    """``num_layers`` pre-norm blocks sharing ``pos_encoding``, with linearly increasing
+    drop-path rates."""
     return nn.ModuleList(
         TransformerBlock(
-            config.dim,
-            config.num_heads,  # type: ignore[arg-type]
-            config.num_kv_heads,  # type: ignore[arg-type]
-            config.hidden_dim,  # type: ignore[arg-type]
-            mlp=config.mlp,
-            norm=config.norm,
-            norm_eps=config.norm_eps,
-            bias=config.bias,
-            dropout=config.dropout,
-            drop_path=rate,
-            cross_attention=cross_attention,
+            config, pos_encoding=pos_encoding, drop_path=rate, cross_attention=cross_attention
         )
         for rate in drop_path_rates(config.drop_path, num_layers)
     )

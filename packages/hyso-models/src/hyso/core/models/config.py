@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 __all__ = [
-    "FAMILIES",
     "DecoderOnlyConfig",
     "EncoderDecoderConfig",
     "EncoderOnlyConfig",
@@ -38,6 +37,8 @@ ALIASES = {"layers": "num_layers", "n_layers": "num_layers", "n_heads": "num_hea
 FAMILY_KEYS = ("name", "family")
 
 C = TypeVar("C", bound="TransformerConfig")
+# Config classes by family, filled as each family's class is defined (__init_subclass__).
+_CONFIG_CLASSES: dict[str, type[TransformerConfig]] = {}
 
 
 class ModelConfigError(ValueError):
@@ -52,7 +53,11 @@ class TransformerConfig:
     ``num_heads`` (fewer gives grouped-query attention), ``hidden_dim`` to
     ``8 * dim / 3`` rounded up to a multiple of 64 for SwiGLU and ``4 * dim``
     for GELU. ``drop_path`` is the stochastic-depth rate of the last block; it
-    grows linearly from 0 at the first.
+    grows linearly from 0 at the first. ``pos_encoding`` names an entry of
+    ``hyso.core.models.layers.POSITION_ENCODINGS`` (``"rope"`` or ``"none"``).
+
+    A subclass that sets its own ``family`` is registered under that name (see
+    :func:`config_class_for`).
     """
 
     family: ClassVar[str] = "transformer"
@@ -70,9 +75,15 @@ class TransformerConfig:
     drop_path: float = 0.0
     tie_embeddings: bool = True
     bias: bool = False
+    pos_encoding: str = "rope"
     rope_base: float = 10000.0
     norm_eps: float = 1e-5
     init_std: float = 0.02
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "family" in cls.__dict__:
+            _CONFIG_CLASSES[cls.family] = cls
 
     def __post_init__(self) -> None:
         for key in ("dim", "num_layers", "vocab_size", "max_seq_len"):
@@ -82,7 +93,9 @@ class TransformerConfig:
         _check_int("num_heads", self.num_heads, minimum=1)
         if self.dim % self.num_heads:
             raise ModelConfigError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
-        if (self.dim // self.num_heads) % 2:
+        if not isinstance(self.pos_encoding, str) or not self.pos_encoding:
+            raise ModelConfigError(f"pos_encoding must be a name, got {self.pos_encoding!r}")
+        if self.pos_encoding == "rope" and (self.dim // self.num_heads) % 2:
             raise ModelConfigError(
                 f"head size dim/num_heads = {self.dim // self.num_heads} must be even for RoPE"
             )
@@ -210,17 +223,18 @@ class EncoderDecoderConfig(TransformerConfig):
             )
 
 
-FAMILIES: dict[str, type[TransformerConfig]] = {
-    cls.family: cls for cls in (DecoderOnlyConfig, EncoderOnlyConfig, EncoderDecoderConfig)
-}
-
-
 def config_class_for(family: str) -> type[TransformerConfig]:
-    """The config class of ``family`` (``decoder_only``, ``encoder_only``, ``encoder_decoder``)."""
-    key = family.replace("-", "_")
-    if key not in FAMILIES:
-        raise ModelConfigError(f"unknown model family {family!r}; expected one of {list(FAMILIES)}")
-    return FAMILIES[key]
+    """The config class of ``family`` (``decoder_only``, ``encoder_only``, ``encoder_decoder``).
+
+    The torch-free half of the family registry (``get_config`` needs it without
+    torch); :func:`hyso.core.models.registry.model_class_for` gives the model class.
+    """
+    key = str(family).replace("-", "_")
+    if key not in _CONFIG_CLASSES:
+        raise ModelConfigError(
+            f"unknown model family {family!r}; expected one of {list(_CONFIG_CLASSES)}"
+        )
+    return _CONFIG_CLASSES[key]
 
 
 @dataclass(frozen=True)

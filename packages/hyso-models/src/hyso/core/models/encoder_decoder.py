@@ -7,24 +7,25 @@ MLP) -> norm -> LM head. RoPE in self-attention; cross-attention has no position
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from .base import HysoModel, make_blocks
+from .cache import Cache
 from .config import EncoderDecoderConfig
-from .generation import GenerationArgs, decode_loop
-from .layers import KVCache, RotaryEmbedding, build_norm
-from .masks import causal_mask, padding_mask
+from .generation import GenerationMixin, GenerationStart
+from .layers import build_norm, build_position_encoding
+from .masks import causal_attention, padding_mask
+from .registry import register_family
 
 __all__ = ["EncoderDecoderConfig", "HysoEncoderDecoder"]
 
-MemoryKV = list[tuple[torch.Tensor, torch.Tensor]]
 
-
-class HysoEncoderDecoder(HysoModel):
-    """``forward(src_ids, tgt_ids, src_mask=None, tgt_mask=None) -> logits (B, T_tgt, V)``.
+@register_family
+class HysoEncoderDecoder(GenerationMixin, HysoModel):
+    """``forward(src_ids, tgt_ids, *, src_mask=None, tgt_mask=None) -> logits (B, T_tgt, V)``.
 
     Targets are fed as-is (teacher forcing): logits at position ``t`` predict
     ``tgt_ids[:, t + 1]``, so a caller shifts the labels (or starts targets with
@@ -36,102 +37,110 @@ class HysoEncoderDecoder(HysoModel):
     _compiled_methods = ("_encoder_body", "_decoder_body")
     config: EncoderDecoderConfig
 
-    def __init__(self, config: EncoderDecoderConfig | None = None, **kwargs) -> None:
+    def __init__(self, config: EncoderDecoderConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         c = self.config
         self.tok_emb = nn.Embedding(c.vocab_size, c.dim)
         self.emb_dropout = nn.Dropout(c.dropout)
-        self.rope = RotaryEmbedding(c.head_dim, c.max_seq_len, c.rope_base)
-        self.encoder_blocks = make_blocks(c, c.num_layers)
+        self.pos_encoding = build_position_encoding(c)
+        self.encoder_blocks = make_blocks(c, c.num_layers, self.pos_encoding)
         self.encoder_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
-        self.decoder_blocks = make_blocks(c, c.num_decoder_layers, cross_attention=True)
+        self.decoder_blocks = make_blocks(
+            c, c.num_decoder_layers, self.pos_encoding, cross_attention=True
+        )
         self.decoder_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
         self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
         self._finish_init(c.num_layers + c.num_decoder_layers)
 
-    def encode(self, src_ids: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self, src_ids: torch.Tensor, *, src_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Encoder memory ``(B, S, C)``."""
         self._check_ids(src_ids, "src_ids")
         mask = self._check_mask(src_mask, src_ids, "src_mask")
         attn_mask = None if mask is None else padding_mask(mask, src_ids.shape[1])
-        return self._encoder_body(src_ids, attn_mask)
+        body = self._body_fn("_encoder_body", None)
+        return self._guard_ids({"src_ids": src_ids}, body, src_ids, attn_mask)
 
     def _encoder_body(self, src_ids: torch.Tensor, attn_mask: torch.Tensor | None):
-        x = self.emb_dropout(self.tok_emb(src_ids))  # (B, S, C)
-        for block in self.encoder_blocks:
-            x = block(x, self.rope, attn_mask)
+        x = self._run_blocks(src_ids, self.encoder_blocks, attn_mask=attn_mask, is_causal=False)
         return self.encoder_norm(x)
 
     def decode(
         self,
         tgt_ids: torch.Tensor,
         memory: torch.Tensor,
+        *,
         src_mask: torch.Tensor | None = None,
         tgt_mask: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Decoder logits ``(B, T, V)`` for ``tgt_ids`` attending to ``memory (B, S, C)``."""
+        """Decoder logits ``(B, T, V)`` for ``tgt_ids`` attending to ``memory (B, S, C)``.
+
+        ``cache`` and ``last_only`` work as in :meth:`HysoDecoderOnly.forward`; the
+        cache also keeps the memory's projected keys and values after the first call.
+        """
         self._check_ids(tgt_ids, "tgt_ids")
         self._check_memory(memory, tgt_ids)
         memory_mask = self._memory_mask(src_mask, memory)
         mask = self._check_mask(tgt_mask, tgt_ids, "tgt_mask")
-        attn_mask = None if mask is None else causal_mask(mask, tgt_ids.shape[1])
-        return self._decoder_body(tgt_ids, memory, attn_mask, memory_mask)
+        T, offset = tgt_ids.shape[1], 0
+        if cache is not None:
+            offset = cache.length
+            mask = cache.track_padding(mask, T)
+        attn_mask, is_causal = causal_attention(mask, T, offset, device=tgt_ids.device)
+        body = self._body_fn("_decoder_body", cache)
+        args = (tgt_ids, memory, attn_mask, is_causal, memory_mask, cache, last_only)
+        return self._guard_ids({"tgt_ids": tgt_ids}, body, *args)
 
     def _decoder_body(
         self,
         tgt_ids: torch.Tensor,
         memory: torch.Tensor,
         attn_mask: torch.Tensor | None,
+        is_causal: bool,
         memory_mask: torch.Tensor | None,
+        cache: Cache | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        x = self.emb_dropout(self.tok_emb(tgt_ids))  # (B, T, C)
-        for block in self.decoder_blocks:
-            memory_kv = block.cross.project_memory(memory)
-            x = block(x, self.rope, attn_mask, attn_mask is None, None, 0, memory_kv, memory_mask)
+        x = self._run_blocks(
+            tgt_ids,
+            self.decoder_blocks,
+            attn_mask=attn_mask,
+            is_causal=is_causal,
+            cache=cache,
+            memory=memory,
+            memory_mask=memory_mask,
+        )
+        if last_only:
+            x = x[:, -1:]  # (B, 1, C)
         return self.lm_head(self.decoder_norm(x))  # (B, T, V)
 
     def forward(
         self,
         src_ids: torch.Tensor,
         tgt_ids: torch.Tensor,
+        *,
         src_mask: torch.Tensor | None = None,
         tgt_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``decode(tgt_ids, encode(src_ids, src_mask), src_mask, tgt_mask)``."""
-        return self.decode(tgt_ids, self.encode(src_ids, src_mask), src_mask, tgt_mask)
+        memory = self.encode(src_ids, src_mask=src_mask)
+        return self.decode(tgt_ids, memory, src_mask=src_mask, tgt_mask=tgt_mask)
 
-    @torch.inference_mode()
-    def generate(
+    def _cached_blocks(self) -> nn.ModuleList:
+        return self.decoder_blocks
+
+    def _start_generation(
         self,
-        src_ids: torch.Tensor,
+        input_ids: torch.Tensor,
         max_new_tokens: int,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        eos_token_id: int | Sequence[int] | None = None,
-        do_sample: bool = False,
-        generator: torch.Generator | None = None,
+        *,
         src_mask: torch.Tensor | None = None,
         decoder_start_token_id: int | None = None,
-        pad_token_id: int | None = None,
-        return_logits: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Decode up to ``max_new_tokens`` targets for ``src_ids (B, S)`` with a KV cache.
-
-        Every target starts with ``decoder_start_token_id`` (default from the
-        config); the result ``(B, 1 + n)`` includes it. Sampling and EOS work as
-        in :meth:`HysoDecoderOnly.generate`; ``src_mask`` marks source padding.
-        """
-        args = GenerationArgs(
-            max_new_tokens,
-            temperature,
-            top_k,
-            top_p,
-            eos_token_id,
-            do_sample,
-            generator,
-            pad_token_id,
-        )
+    ) -> GenerationStart:
+        """Encode the source ``input_ids (B, S)``; targets start with the start token."""
         start_id = self.config.decoder_start_token_id
         if decoder_start_token_id is not None:
             start_id = decoder_start_token_id
@@ -146,45 +155,17 @@ class HysoEncoderDecoder(HysoModel):
                 f"1 start token + max_new_tokens {max_new_tokens} = {total} exceeds "
                 f"max_seq_len {self.config.max_seq_len}"
             )
-        was_training = self.training
-        self.eval()
-        try:
-            memory = self.encode(src_ids, src_mask)
-            memory_mask = self._memory_mask(src_mask, memory)
-            memory_kv = [block.cross.project_memory(memory) for block in self.decoder_blocks]
-            B = src_ids.shape[0]
-            c, weight = self.config, self.tok_emb.weight
-            caches = [
-                KVCache(
-                    B, c.num_kv_heads, total, c.head_dim, dtype=weight.dtype, device=weight.device
-                )
-                for _ in self.decoder_blocks
-            ]
-            out = src_ids.new_empty(B, total)  # (B, 1 + max_new_tokens)
-            out[:, 0] = start_id
+        memory = self.encode(input_ids, src_mask=src_mask)
+        B = input_ids.shape[0]
+        cache = self.new_cache(B, total)
+        out = input_ids.new_empty(B, total)  # (B, 1 + max_new_tokens)
+        out[:, 0] = start_id
 
-            def step(token: torch.Tensor, pos: int) -> torch.Tensor:
-                return self._decode_cached(token, caches, pos, memory_kv, memory_mask)
+        def step(token: torch.Tensor) -> torch.Tensor:
+            logits = self.decode(token, memory, src_mask=src_mask, cache=cache, last_only=True)
+            return logits[:, -1]  # (B, V)
 
-            logits = step(out[:, :1], 0)
-            tokens, scores = decode_loop(step, logits, out, 1, args, return_logits)
-        finally:
-            self.train(was_training)
-        return (tokens, scores) if return_logits else tokens
-
-    def _decode_cached(
-        self,
-        token: torch.Tensor,
-        caches: list[KVCache],
-        pos: int,
-        memory_kv: MemoryKV,
-        memory_mask: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """Logits ``(B, V)`` for one target token ``(B, 1)`` at position ``pos``."""
-        x = self.tok_emb(token)  # (B, 1, C)
-        for block, cache, kv in zip(self.decoder_blocks, caches, memory_kv):
-            x = block(x, self.rope, None, False, cache, pos, kv, memory_mask)
-        return self.lm_head(self.decoder_norm(x[:, -1]))  # (B, V)
+        return out, 1, step(out[:, :1]), step
 
     def _check_memory(self, memory: torch.Tensor, tgt_ids: torch.Tensor) -> None:
         if not isinstance(memory, torch.Tensor) or memory.ndim != 3:

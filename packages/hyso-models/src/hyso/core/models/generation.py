@@ -1,19 +1,35 @@
-"""Token selection and the shared decoding loop (greedy, temperature, top-k, top-p, EOS).
+"""Generation shared by every family that generates: ``GenerationMixin.generate``,
+token selection (greedy, temperature, top-k, top-p) and the decoding loop (EOS per row).
 
-The loop is family-agnostic: a model hands it the logits of the prompt's last
-position and a ``step(token, position) -> logits`` function that runs one token
-through its KV cache. Output tokens go into a preallocated ``(B, L)`` tensor.
+The loop is family-agnostic: a model's ``_start_generation`` hands it the
+output buffer, the logits of the first position to fill and a
+``step(token) -> logits`` function that runs one token through the model's
+``forward`` with its cache. Output tokens go into a preallocated ``(B, L)`` tensor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
+from torch import nn
 
-__all__ = ["GenerationArgs", "check_left_padded", "decode_loop", "select_next_token"]
+from .cache import Cache
+from .layers import KVCache
 
-StepFn = Callable[[torch.Tensor, int], torch.Tensor]
+__all__ = [
+    "GenerationArgs",
+    "GenerationMixin",
+    "GenerationStart",
+    "check_left_padded",
+    "decode_loop",
+    "select_next_token",
+]
+
+StepFn = Callable[[torch.Tensor], torch.Tensor]
+# (output buffer (B, L), index of the first slot to fill, its logits (B, V), step function)
+GenerationStart = tuple[torch.Tensor, int, torch.Tensor, StepFn]
 
 
 class GenerationArgs:
@@ -113,9 +129,91 @@ def decode_loop(
         if finished is not None and bool(finished.all()):
             break
         if i + 1 < args.max_new_tokens:
-            logits = step(feed, pos)
+            logits = step(feed)
     stacked = torch.stack(scores, dim=1) if return_logits else None
     return out[:, :end], stacked
+
+
+class GenerationMixin:
+    """``generate`` for a model whose ``_start_generation`` prepares the first step."""
+
+    training: bool
+    config: Any
+    tok_emb: nn.Embedding
+
+    def _cached_blocks(self) -> nn.ModuleList:
+        """The blocks that keep keys and values while generating."""
+        raise NotImplementedError
+
+    def _start_generation(
+        self, input_ids: torch.Tensor, max_new_tokens: int, **inputs: Any
+    ) -> GenerationStart:
+        """Check the inputs, run the prompt, and return where the loop starts."""
+        raise NotImplementedError
+
+    def new_cache(self, batch_size: int, max_len: int) -> Cache:
+        """An empty cache for ``batch_size`` rows of up to ``max_len`` positions, to pass
+        to ``forward(..., cache=)`` (decoder-only) or ``decode(..., cache=)``."""
+        c, weight = self.config, self.tok_emb.weight
+        return Cache(
+            [
+                KVCache(
+                    batch_size,
+                    c.num_kv_heads,
+                    max_len,
+                    c.head_dim,
+                    dtype=weight.dtype,
+                    device=weight.device,
+                )
+                for _ in self._cached_blocks()
+            ]
+        )
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        max_new_tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        eos_token_id: int | Sequence[int] | None = None,
+        do_sample: bool = False,
+        generator: torch.Generator | None = None,
+        pad_token_id: int | None = None,
+        return_logits: bool = False,
+        **inputs: Any,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Generate up to ``max_new_tokens`` tokens after ``input_ids (B, T)`` with a cache.
+
+        Greedy unless ``do_sample`` (then ``temperature``, ``top_k``, ``top_p`` apply).
+        A row that emits ``eos_token_id`` stops; its later slots hold ``pad_token_id``
+        (default: the EOS id). ``inputs`` are the family's own: ``attention_mask``
+        (decoder-only: left-padded prompts, 0 on the padding), or ``src_mask`` and
+        ``decoder_start_token_id`` (encoder-decoder: ``input_ids`` is the source).
+        Returns the ids (decoder-only: the prompt and the new tokens; encoder-decoder:
+        the start token and the new tokens) and, with ``return_logits``, the logits
+        ``(B, n, V)`` each new token was chosen from.
+        """
+        args = GenerationArgs(
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            eos_token_id,
+            do_sample,
+            generator,
+            pad_token_id,
+        )
+        was_training = self.training
+        self.eval()  # type: ignore[attr-defined]
+        try:
+            out, start, logits, step = self._start_generation(input_ids, max_new_tokens, **inputs)
+            tokens, scores = decode_loop(step, logits, out, start, args, return_logits)
+        finally:
+            self.train(was_training)  # type: ignore[attr-defined]
+        return (tokens, scores) if return_logits else tokens  # type: ignore[return-value]
 
 
 def check_left_padded(mask: torch.Tensor, name: str) -> None:

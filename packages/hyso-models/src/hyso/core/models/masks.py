@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["causal_mask", "padding_mask"]
+__all__ = ["causal_attention", "causal_mask", "padding_mask"]
 
 
 def padding_mask(key_valid: torch.Tensor, num_queries: int | None = None) -> torch.Tensor:
@@ -40,3 +40,21 @@ def causal_mask(
         return mask
     own = (k_pos == q_pos)[None, None]
     return (mask & key_valid.bool()[:, None, None, :S]) | own  # (B, 1, T, S)
+
+
+def causal_attention(
+    key_valid: torch.Tensor | None, num_queries: int, offset: int = 0, device=None
+) -> tuple[torch.Tensor | None, bool]:
+    """``(attn_mask, is_causal)`` for causal self-attention of ``num_queries`` queries at
+    positions ``offset ..`` over keys ``0 .. offset + num_queries - 1``.
+
+    Without padding no mask is built: one query sees every key before it, and a
+    block of queries starting at 0 uses the kernel's own causal mode.
+    """
+    if key_valid is not None:
+        return causal_mask(key_valid, num_queries, offset), False
+    if num_queries == 1:
+        return None, False
+    if offset == 0:
+        return None, True
+    return causal_mask(None, num_queries, offset, device=device), False

@@ -2,15 +2,15 @@
 
 A saved folder holds ``config.json`` (``format_version``, the family, the dtype
 and every config field) and ``model.safetensors``. Tied weights are stored once.
-Both files are written atomically (temp file in the same folder, fsync, rename),
-and loading never executes anything: safetensors holds only tensors.
+Both files are written atomically by :func:`atomic_write_bytes`, and loading
+never executes anything: safetensors holds only tensors.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save
 
 from .config import config_class_for
+from .registry import model_class_for
 
 if TYPE_CHECKING:
     from .base import HysoModel
@@ -27,6 +28,7 @@ __all__ = [
     "FORMAT_VERSION",
     "WEIGHTS_NAME",
     "PretrainedFormatError",
+    "atomic_write_bytes",
     "load_pretrained",
     "read_pretrained_config",
     "save_pretrained",
@@ -55,14 +57,14 @@ def save_pretrained(model: HysoModel, directory: str | os.PathLike[str]) -> Path
         tensors[name] = tensor.detach().to("cpu").contiguous()
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     blob = save(tensors, metadata={"format_version": str(FORMAT_VERSION), "family": model.family})
-    _atomic_write(folder / WEIGHTS_NAME, blob)
+    atomic_write_bytes(folder / WEIGHTS_NAME, blob)
     meta = {
         "format_version": FORMAT_VERSION,
         "family": model.family,
         "dtype": dtype,
         "config": model.config.to_dict(),
     }
-    _atomic_write(folder / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
+    atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
     return folder
 
 
@@ -92,8 +94,6 @@ def load_pretrained(
     map_location: str | torch.device = "cpu",
 ) -> HysoModel:
     """Rebuild the model saved in ``directory``, bit-identical to the saved one."""
-    from .registry import model_class_for
-
     folder = Path(directory)
     meta = read_pretrained_config(folder)
     cls = model_class_for(meta["family"])
@@ -131,14 +131,37 @@ def load_pretrained(
     return model.to(map_location)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one.
+
+    hyso-models' copy of the project's scheme (``hyso.core.storage.atomic``,
+    which this package does not depend on): the temp file
+    ``.<name>.<pid>.<8 hex>.tmp`` in the same folder is written, flushed and
+    fsynced, moved over ``path``, then the folder is fsynced. On any error the
+    temp file is removed and the error re-raised; one left by a killed process
+    has the name ``hyso.core.storage.atomic.clean_stale_temps`` recognises.
+    """
+    folder = path.parent
+    tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    handle = open(tmp, "xb")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
         os.replace(tmp, path)
+        _fsync_folder(folder)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        handle.close()
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    if os.name == "nt":  # Windows cannot open a folder for fsync
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

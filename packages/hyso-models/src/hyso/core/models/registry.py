@@ -1,30 +1,47 @@
-"""Model classes by family name, and ``build_model`` for configs that name their family."""
+"""The one registry of model families: family name -> model class.
+
+Each family's module registers its class with ``@register_family``; the class
+carries its config class (``config_class``, whose ``family`` is the key).
+Everything that picks a class by family name (``build_model``,
+``load_pretrained``, the ``hyso`` command) asks :func:`model_class_for`.
+
+This module imports no model module (they import it), so the arrows run one way:
+``config <- registry <- pretrained <- base <- families``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .base import HysoModel
 from .config import FAMILY_KEYS, ModelConfigError, TransformerConfig
 
-__all__ = ["build_model", "model_class_for"]
+if TYPE_CHECKING:
+    from .base import HysoModel
+
+__all__ = ["build_model", "family_names", "model_class_for", "register_family"]
+
+M = TypeVar("M", bound="type[HysoModel]")
+_MODEL_CLASSES: dict[str, type[HysoModel]] = {}
+
+
+def register_family(cls: M) -> M:
+    """Class decorator: register ``cls`` under ``cls.config_class.family``."""
+    _MODEL_CLASSES[cls.config_class.family] = cls
+    return cls
+
+
+def family_names() -> list[str]:
+    """The registered family names, in registration order."""
+    return list(_MODEL_CLASSES)
 
 
 def model_class_for(family: str) -> type[HysoModel]:
     """``HysoDecoderOnly``, ``HysoEncoderOnly`` or ``HysoEncoderDecoder`` by family name."""
-    from .decoder_only import HysoDecoderOnly
-    from .encoder_decoder import HysoEncoderDecoder
-    from .encoder_only import HysoEncoderOnly
-
-    classes = {
-        cls.config_class.family: cls
-        for cls in (HysoDecoderOnly, HysoEncoderOnly, HysoEncoderDecoder)
-    }
     key = str(family).replace("-", "_")
-    if key not in classes:
-        raise ModelConfigError(f"unknown model family {family!r}; expected one of {list(classes)}")
-    return classes[key]
+    if key not in _MODEL_CLASSES:
+        raise ModelConfigError(f"unknown model family {family!r}; expected one of {family_names()}")
+    return _MODEL_CLASSES[key]
 
 
 def build_model(config: Any, **overrides: Any) -> HysoModel:

@@ -71,7 +71,8 @@ def forward_for_loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.
                 f"'attention_mask'); got keys {sorted(batch)}"
             )
         mask = batch.get("attention_mask")
-        out = model(batch["input_ids"]) if mask is None else model(batch["input_ids"], mask)
+        ids = batch["input_ids"]
+        out = model(ids) if mask is None else model(ids, attention_mask=mask)
         return extract_logits(out), batch["labels"]
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
         inputs, targets = batch

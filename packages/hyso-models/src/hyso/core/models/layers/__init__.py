@@ -1,18 +1,24 @@
-"""Reusable transformer layers: attention, RoPE, norms, MLPs, DropPath, the block."""
+"""Reusable transformer layers: attention, positional encodings, norms, MLPs, DropPath,
+the block."""
 
 from .attention import CrossAttention, KVCache, SelfAttention, attend
 from .block import TransformerBlock
 from .drop_path import DropPath, drop_path_rates
 from .mlp import GeluMLP, SwiGLU, build_mlp
 from .norms import LayerNorm, RMSNorm, build_norm
+from .position import NoPositionEncoding, PositionEncoding
+from .registry import POSITION_ENCODINGS, build_position_encoding
 from .rope import RotaryEmbedding, apply_rotary
 
 __all__ = [
+    "POSITION_ENCODINGS",
     "CrossAttention",
     "DropPath",
     "GeluMLP",
     "KVCache",
     "LayerNorm",
+    "NoPositionEncoding",
+    "PositionEncoding",
     "RMSNorm",
     "RotaryEmbedding",
     "SelfAttention",
@@ -22,5 +28,6 @@ __all__ = [
     "attend",
     "build_mlp",
     "build_norm",
+    "build_position_encoding",
     "drop_path_rates",
 ]

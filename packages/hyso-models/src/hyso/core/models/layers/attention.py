@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .norms import norm_linear
-from .rope import RotaryEmbedding
+from .position import PositionEncoding
 
 __all__ = ["CrossAttention", "KVCache", "SelfAttention", "attend"]
 
@@ -22,6 +21,8 @@ class KVCache:
 
     ``update`` writes the new keys in place and returns views of everything
     cached so far: no per-step allocation of the cache, no copies of old entries.
+    A cross-attention layer keeps the keys and values of the encoder memory in
+    ``memory`` (computed once, on the first step).
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class KVCache:
         self.v = torch.zeros(shape, dtype=dtype, device=device)
         self.max_len = max_len
         self.length = 0
+        self.memory: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append ``k``/``v`` of shape ``(B, G, T, hs)``; return all cached ``(B, G, S, hs)``."""
@@ -51,8 +53,9 @@ class KVCache:
         return self.k[:, :, :end], self.v[:, :, :end]
 
     def reset(self) -> None:
-        """Forget every cached position (the storage is kept for reuse)."""
+        """Forget every cached position and the memory (the storage is kept for reuse)."""
         self.length = 0
+        self.memory = None
 
 
 def attend(
@@ -75,7 +78,11 @@ def attend(
 
 
 class SelfAttention(nn.Module):
-    """Self-attention with one fused q/k/v projection and RoPE on queries and keys."""
+    """Self-attention with one fused q/k/v projection.
+
+    ``pos_encoding`` (RoPE in every model today) encodes the positions of queries
+    and keys; the same module is shared by every layer of a model.
+    """
 
     def __init__(
         self,
@@ -84,6 +91,8 @@ class SelfAttention(nn.Module):
         num_kv_heads: int | None = None,
         bias: bool = False,
         dropout: float = 0.0,
+        *,
+        pos_encoding: PositionEncoding | None = None,
     ) -> None:
         super().__init__()
         num_kv_heads = num_kv_heads or num_heads
@@ -100,27 +109,27 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, (num_heads + 2 * num_kv_heads) * self.head_dim, bias=bias)
         self.out = nn.Linear(dim, dim, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
+        self.pos_encoding = pos_encoding
 
     def forward(
         self,
         x: torch.Tensor,
-        rope: RotaryEmbedding | None = None,
+        *,
         attn_mask: torch.Tensor | None = None,
         is_causal: bool = False,
         cache: KVCache | None = None,
-        offset: int = 0,
-        norm: nn.Module | None = None,
     ) -> torch.Tensor:
-        """Attend ``x (B, T, C)`` to itself (and to ``cache``); positions start at ``offset``.
+        """Attend ``x (B, T, C)`` to itself and to what ``cache`` holds.
 
-        ``norm``, if given, is applied to ``x`` first (fused with the projection).
+        With a cache, ``x`` sits at the positions after the cached ones and its
+        keys and values are appended to the cache.
         """
         B, T, C = x.shape
         H, G, hs = self.num_heads, self.num_kv_heads, self.head_dim
-        qkv = self.qkv(x) if norm is None else norm_linear(norm, self.qkv, x)
-        qkv = qkv.view(B, T, H + 2 * G, hs)  # (B, T, H+2G, hs)
-        if rope is not None:
-            qk, v = rope.rotate_qkv(qkv, H + G, offset)  # queries and keys in one pass
+        offset = 0 if cache is None else cache.length
+        qkv = self.qkv(x).view(B, T, H + 2 * G, hs)  # (B, T, H+2G, hs)
+        if self.pos_encoding is not None:
+            qk, v = self.pos_encoding.rotate_qkv(qkv, H + G, offset)  # queries, keys together
             q, k = qk.split((H, G), dim=2)
         else:
             q, k, v = qkv.split((H, G, G), dim=2)
@@ -165,13 +174,23 @@ class CrossAttention(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        memory_kv: tuple[torch.Tensor, torch.Tensor],
+        memory: torch.Tensor,
+        *,
         attn_mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
     ) -> torch.Tensor:
-        """Attend ``x (B, T, C)`` to projected memory; ``attn_mask`` masks memory padding."""
+        """Attend ``x (B, T, C)`` to ``memory (B, S, C)``; ``attn_mask`` masks memory padding.
+
+        With a cache, the memory is projected on the first call and reused after.
+        """
         B, T, C = x.shape
         q = self.q(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hs)
-        k, v = memory_kv
+        if cache is None:
+            k, v = self.project_memory(memory)
+        else:
+            if cache.memory is None:
+                cache.memory = self.project_memory(memory)
+            k, v = cache.memory
         dropout_p = self.dropout if self.training else 0.0
         y = attend(q, k, v, attn_mask, False, dropout_p)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)

@@ -6,13 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .norms import norm_linear
-
 __all__ = ["GeluMLP", "SwiGLU", "build_mlp", "swiglu", "swiglu_linear"]
 
 
 class SwiGLU(nn.Module):
-    """``down(silu(gate(x)) * up(x))``; gate and up share one matmul."""
+    """``down(silu(gate(x)) * up(x))``; gate and up share one matmul.
+
+    While ``down`` is a plain ``nn.Linear``, training runs ``down(swiglu(.))``
+    as one autograd function that saves only the ``gate_up`` activations
+    (:func:`swiglu_linear`; the saving is measured in BENCHMARKS.md). Once
+    ``down`` is anything else (a LoRA wrapper, an FSDP-sharded or quantised
+    layer, any subclass), it is called through its own ``forward``.
+    """
 
     def __init__(self, dim: int, hidden_dim: int, bias: bool = False, dropout: float = 0.0):
         super().__init__()
@@ -20,10 +25,14 @@ class SwiGLU(nn.Module):
         self.down = nn.Linear(hidden_dim, dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
-        """``(B, T, C) -> (B, T, C)``; ``norm``, if given, is applied to ``x`` first."""
-        gate_up = self.gate_up(x) if norm is None else norm_linear(norm, self.gate_up, x)
-        return self.dropout(swiglu_linear(gate_up, self.down.weight, self.down.bias))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C) -> (B, T, C)``."""
+        gate_up = self.gate_up(x)  # (B, T, 2 * hidden)
+        if type(self.down) is nn.Linear:
+            out = swiglu_linear(gate_up, self.down.weight, self.down.bias)
+        else:
+            out = self.down(swiglu(gate_up))
+        return self.dropout(out)
 
 
 def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
@@ -79,10 +88,9 @@ class GeluMLP(nn.Module):
         self.down = nn.Linear(hidden_dim, dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
-        """``(B, T, C) -> (B, T, C)``; ``norm``, if given, is applied to ``x`` first."""
-        h = self.fc(x) if norm is None else norm_linear(norm, self.fc, x)
-        return self.dropout(self.down(F.gelu(h, approximate="tanh")))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C) -> (B, T, C)``."""
+        return self.dropout(self.down(F.gelu(self.fc(x), approximate="tanh")))
 
 
 def build_mlp(

@@ -7,13 +7,19 @@ at position ``m`` and a rotated key at ``n`` then depends only on ``m - n``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from torch import nn
+
+from .position import PositionEncoding
+
+if TYPE_CHECKING:
+    from hyso.core.models.config import TransformerConfig
 
 __all__ = ["RotaryEmbedding", "apply_rotary", "rotate_qkv"]
 
 
-class RotaryEmbedding(nn.Module):
+class RotaryEmbedding(PositionEncoding):
     """Precomputed ``cos``/``sin`` tables for positions ``0 .. max_seq_len - 1``."""
 
     def __init__(self, head_dim: int, max_seq_len: int, base: float = 10000.0) -> None:
@@ -28,6 +34,11 @@ class RotaryEmbedding(nn.Module):
         # Not persistent: rebuilt from the config, so checkpoints stay small and exact.
         self.register_buffer("cos", angles.cos().float(), persistent=False)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
+
+    @classmethod
+    def from_config(cls, config: TransformerConfig) -> RotaryEmbedding:
+        """Tables for ``config.head_dim``, ``max_seq_len`` and ``rope_base``."""
+        return cls(config.head_dim, config.max_seq_len, config.rope_base)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """Rotate ``x`` of shape ``(B, T, H, hs)`` as if it sat at positions ``offset ..``."""

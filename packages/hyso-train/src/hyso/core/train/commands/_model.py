@@ -22,8 +22,8 @@ __all__ = [
 ]
 
 TOKENIZER_FILE = "tokenizer.json"
+# The families ``hyso train`` knows how to train (the model classes come from hyso-models).
 MODEL_FAMILIES = ("decoder_only", "encoder_only")
-_NON_MODEL_KEYS = ("name",)
 
 
 def model_family(model_cfg: dict[str, Any]) -> str:
@@ -38,15 +38,11 @@ def model_family(model_cfg: dict[str, Any]) -> str:
 
 
 def build_model(model_cfg: dict[str, Any], vocab_size: int) -> torch.nn.Module:
-    """A fresh model of ``model.name`` from the rest of the section, with ``vocab_size``."""
-    family = model_family(model_cfg)
-    if family == "decoder_only":
-        from hyso.core.models.decoder_only import HysoDecoderOnly as cls
-    else:
-        from hyso.core.models.encoder_only import HysoEncoderOnly as cls
-    kwargs = {k: v for k, v in model_cfg.items() if k not in _NON_MODEL_KEYS}
-    kwargs["vocab_size"] = vocab_size
-    return cls.from_config(kwargs)
+    """A fresh model of ``model.name`` (checked by :func:`model_family`) with ``vocab_size``,
+    built by hyso-models' family registry."""
+    from hyso.core.models import build_model as build_registered
+
+    return build_registered({**model_cfg, "name": model_family(model_cfg)}, vocab_size=vocab_size)
 
 
 @dataclass
