@@ -263,13 +263,12 @@ def _apply_merge(
     wget = where.get
     for i in positions:
         w = words[i]
-        if type(w) is _LongWord:
-            w.merge(a, b, new, counts[i], i, pair_counts, where)
-            continue
         try:
             j = w.index(a)
-        except ValueError:
-            continue  # a stale position: the pair left this word earlier
+        except ValueError:  # a long word (an empty list itself), or a stale position
+            if type(w) is _LongWord:
+                w.merge(a, b, new, counts[i], i, pair_counts, where)
+            continue
         c = counts[i]
         n = len(w)
         while True:
@@ -315,8 +314,11 @@ def _gain(
         s.add(i)
 
 
-class _LongWord:
+class _LongWord(list):  # type: ignore[type-arg]
     """A word as a linked list of symbols that knows where each of its pairs starts.
+
+    It is an empty list, so the short-word merge's ``index`` finds nothing and
+    hands it to :meth:`merge` at no cost to the common short words.
 
     Positions are the symbols' original indices, so they keep the word's order;
     a consumed symbol becomes -1. Merging visits only the pair's positions, left
@@ -326,6 +328,7 @@ class _LongWord:
     __slots__ = ("nxt", "pos", "prv", "sym")
 
     def __init__(self, ids: list[int]) -> None:
+        super().__init__()
         n = len(ids)
         self.sym = ids
         self.nxt = [*range(1, n), -1]
