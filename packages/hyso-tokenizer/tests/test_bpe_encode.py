@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import unicodedata
 
 import pytest
 import regex
@@ -212,8 +213,15 @@ def test_bad_arguments_are_clear_errors(trained: HysoBPETokenizer) -> None:
         tok.encode_batch(["a", "bb"], padding=True)
 
 
+# Code points unassigned in Python's Unicode tables: ``regex`` (newer tables) may call
+# one a letter while HF's Oniguruma calls it a symbol (U+3D000), so the split differs.
+assigned_text = unicode_text.map(
+    lambda t: "".join("\ufffd" if unicodedata.category(c) == "Cn" else c for c in t)
+)
+
+
 @settings(max_examples=200, deadline=None)
-@given(text=unicode_text)
+@given(text=assigned_text)
 def test_ids_match_hf_tokenizers_on_any_text(
     hf_twin: object, trained: HysoBPETokenizer, text: str
 ) -> None:

@@ -9,18 +9,23 @@ decoding use, in one place, from a model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import regex
 
-__all__ = ["NO_MERGE", "BPEModel", "BPETables", "SpecialToken"]
+__all__ = ["LONG_PIECE", "NO_MERGE", "BPEModel", "BPETables", "SpecialToken", "merge_heap"]
 
 _SHIFT = 32
 NO_MERGE = 1 << 62
+# Pieces of more bytes than this are merged with a heap (O(n log n)); shorter ones
+# with the plain loop, which is faster there but quadratic in the piece length.
+LONG_PIECE = 48
+_T = TypeVar("_T")
 
 
 class SpecialToken(NamedTuple):
@@ -111,6 +116,18 @@ def _build_token_bytes(
                 f"merge ({a}, {b}) -> {new} does not concatenate: "
                 f"{out[a]!r} + {out[b]!r} != {old!r}"
             )
+    if len(merges) != len({(a, b) for a, b, _ in merges}):
+        seen: dict[tuple[int, int], int] = {}
+        for rank, (a, b, _) in enumerate(merges):
+            first = seen.setdefault((a, b), rank)
+            if first != rank:
+                raise ValueError(f"merges {first} and {rank} both merge the pair ({a}, {b})")
+    if len(set(out.values())) != len(out):
+        owner: dict[bytes, int] = {}
+        for i, data in out.items():
+            other = owner.setdefault(data, i)
+            if other != i:
+                raise ValueError(f"ids {other} and {i} are both the token {data!r}")
     return out
 
 
@@ -132,12 +149,13 @@ def _check_specials(specials: tuple[SpecialToken, ...], token_bytes: Mapping[int
     if clash:
         raise ValueError(f"ids {clash[:5]} are both special and ordinary tokens")
     size = len(token_bytes) + len(ids)
-    if any(i >= size for i in (*token_bytes, *ids)):
-        present = set(token_bytes) | set(ids)
-        unused = [i for i in range(max(present)) if i not in present]
+    top = max(chain(token_bytes, ids), default=-1)
+    if top >= size:  # count the gaps without a list as long as the largest id
+        present = sorted(chain(token_bytes, ids))
+        first = next((k for k, i in enumerate(present) if i != k), len(present))
         raise ValueError(
-            f"the vocabulary has {len(unused)} unused ids (first {unused[0]}); "
-            "ids must run from 0 to vocab_size-1"
+            f"the vocabulary has {top + 1 - size} unused ids (first {first}); the largest id "
+            f"is {top} with {size} tokens, and ids must run from 0 to vocab_size-1"
         )
 
 
@@ -169,6 +187,9 @@ class BPETables:
         ids = [byte_id[b] for b in data]
         if len(ids) < 2:
             return tuple(ids)
+        if len(ids) > LONG_PIECE:
+            return tuple(self.merge_long(ids))
+        # The plain loop: quadratic, but the fastest for the usual short pieces.
         get = self.ranks.get
         ranks = [get((ids[i] << _SHIFT) | ids[i + 1], NO_MERGE) for i in range(len(ids) - 1)]
         new_ids = self.merge_new
@@ -188,3 +209,61 @@ class BPETables:
             if not ranks:
                 break
         return tuple(ids)
+
+    def merge_long(self, ids: list[int]) -> list[int]:
+        """The merges of :meth:`encode_piece`'s plain loop with a heap: O(n log n)."""
+        get = self.ranks.get
+        new_ids = self.merge_new
+
+        def rank(left: int, right: int) -> int:
+            return get((left << _SHIFT) | right, NO_MERGE)
+
+        return merge_heap(ids, rank, lambda left, right, r: new_ids[r])
+
+
+def merge_heap(
+    symbols: list[_T],
+    rank: Callable[[_T, _T], int],
+    join: Callable[[_T, _T, int], _T],
+) -> list[_T]:
+    """Merge the adjacent pair of lowest ``rank`` (the leftmost of equal ones) until
+    every pair ranks ``NO_MERGE``; ``join(left, right, rank)`` makes the merged symbol.
+
+    The symbols form a linked list and candidate pairs sit in a heap keyed by
+    (rank, position), so n symbols cost O(n log n) instead of the plain loop's
+    O(n^2). An entry is stale when its left symbol was consumed or its pair has
+    changed since; a pair at one position never returns to an earlier value
+    (its bytes only grow), so comparing the rank suffices.
+    """
+    n = len(symbols)
+    syms = list(symbols)
+    nxt = [*range(1, n), -1]  # position of the next live symbol, -1 at the end
+    prv = list(range(-1, n - 1))
+    dead = bytearray(n)
+    heap = [(r, i) for i in range(n - 1) if (r := rank(syms[i], syms[i + 1])) != NO_MERGE]
+    heapq.heapify(heap)
+    heappop, heappush = heapq.heappop, heapq.heappush
+    while heap:
+        r, i = heappop(heap)
+        j = nxt[i]
+        if dead[i] or j < 0 or rank(syms[i], syms[j]) != r:
+            continue
+        merged = syms[i] = join(syms[i], syms[j], r)
+        dead[j] = 1
+        k = nxt[i] = nxt[j]
+        if k >= 0:
+            prv[k] = i
+            rk = rank(merged, syms[k])
+            if rk != NO_MERGE:
+                heappush(heap, (rk, i))
+        p = prv[i]
+        if p >= 0:
+            rp = rank(syms[p], merged)
+            if rp != NO_MERGE:
+                heappush(heap, (rp, p))
+    out = []
+    i = 0 if n else -1
+    while i >= 0:
+        out.append(syms[i])
+        i = nxt[i]
+    return out

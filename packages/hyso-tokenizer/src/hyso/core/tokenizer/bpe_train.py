@@ -4,7 +4,10 @@ Words are counted once (regex pre-split over streamed chunks, optionally in
 worker processes), then merges run on word types: pair counts are kept
 incrementally, a pair -> words index says where to look, and a lazy max-heap
 picks the next pair. Ties go to the pair with the lowest ids, and the heap
-entries carry their own word sets, exactly as HF's trainer does.
+entries carry their own word sets, exactly as HF's trainer does. A long word
+(a line of one character class without spaces) is a linked list that also
+knows where each of its pairs sits, so merging a pair that occurs k times
+costs O(k log k), not k times the word's length.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .pretokenize import make_splitter, surrogate_error
 __all__ = ["count_words", "learn_merges"]
 
 CHUNK_BYTES = 1 << 20
+LONG_WORD = 64  # words of more symbols than this keep the positions of their pairs
 _SHIFT = 32
 
 
@@ -101,20 +105,24 @@ def _read_chunks(path: str, start: int, end: int) -> Iterator[str]:
     with open(path, "rb") as fh:
         fh.seek(start)
         pos = start
-        tail = b""
+        pending: list[bytes] = []  # blocks of a line not yet ended (joined once, not per block)
+        waiting = 0
         while pos < end:
             block = fh.read(min(CHUNK_BYTES, end - pos))
             if not block:
                 break
             pos += len(block)
-            block = tail + block
             cut = block.rfind(b"\n") + 1 if pos < end else len(block)
             if cut == 0:
-                tail = block
+                pending.append(block)
+                waiting += len(block)
                 continue
-            tail = block[cut:]
-            yield _decode(block[:cut], path, pos - len(block))
-        if tail:
+            head = b"".join([*pending, block[:cut]])
+            yield _decode(head, path, pos - len(block) - waiting)
+            pending = [block[cut:]] if cut < len(block) else []
+            waiting = len(block) - cut
+        if pending:
+            tail = b"".join(pending)
             yield _decode(tail, path, pos - len(tail))
 
 
@@ -211,22 +219,20 @@ def learn_merges(
 
 def _count_pairs(
     word_counts: dict[str, int], byte_id: list[int]
-) -> tuple[list[list[int]], list[int], dict[int, int], dict[int, set[int]]]:
+) -> tuple[list[list[int] | _LongWord], list[int], dict[int, int], dict[int, set[int]]]:
     """Words as byte ids with their counts, pair counts, and pair -> words holding it."""
-    words: list[list[int]] = []
+    words: list[list[int] | _LongWord] = []
     counts: list[int] = []
-    for piece, c in word_counts.items():
+    pair_counts: dict[int, int] = {}
+    where: dict[int, set[int]] = {}
+    for i, (piece, c) in enumerate(word_counts.items()):
         try:
             data = piece.encode("utf-8")
         except UnicodeEncodeError:
             raise surrogate_error(piece, "training text") from None
-        words.append([byte_id[b] for b in data])
+        w = [byte_id[b] for b in data]
+        words.append(w if len(w) <= LONG_WORD else _LongWord(w))
         counts.append(c)
-
-    pair_counts: dict[int, int] = {}
-    where: dict[int, set[int]] = {}
-    for i, w in enumerate(words):
-        c = counts[i]
         for j in range(len(w) - 1):
             key = (w[j] << _SHIFT) | w[j + 1]
             pair_counts[key] = pair_counts.get(key, 0) + c
@@ -239,7 +245,7 @@ def _count_pairs(
 
 
 def _apply_merge(
-    words: list[list[int]],
+    words: list[list[int] | _LongWord],
     counts: list[int],
     positions: Iterable[int],
     a: int,
@@ -259,8 +265,10 @@ def _apply_merge(
         w = words[i]
         try:
             j = w.index(a)
-        except ValueError:
-            continue  # a stale position: the pair left this word earlier
+        except ValueError:  # a long word (an empty list itself), or a stale position
+            if type(w) is _LongWord:
+                w.merge(a, b, new, counts[i], i, pair_counts, where)
+            continue
         c = counts[i]
         n = len(w)
         while True:
@@ -292,3 +300,90 @@ def _apply_merge(
                 j = w.index(a, j + 1)
             except ValueError:
                 break
+
+
+def _gain(
+    pair_counts: dict[int, int], where: dict[int, set[int]], key: int, c: int, i: int
+) -> None:
+    """Pair ``key`` gains ``c`` occurrences in word ``i``."""
+    pair_counts[key] = pair_counts.get(key, 0) + c
+    s = where.get(key)
+    if s is None:
+        where[key] = {i}
+    else:
+        s.add(i)
+
+
+class _LongWord(list):  # type: ignore[type-arg]
+    """A word as a linked list of symbols that knows where each of its pairs starts.
+
+    It is an empty list, so the short-word merge's ``index`` finds nothing and
+    hands it to :meth:`merge` at no cost to the common short words.
+
+    Positions are the symbols' original indices, so they keep the word's order;
+    a consumed symbol becomes -1. Merging visits only the pair's positions, left
+    to right, as the plain word merge does.
+    """
+
+    __slots__ = ("nxt", "pos", "prv", "sym")
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__()
+        n = len(ids)
+        self.sym = ids
+        self.nxt = [*range(1, n), -1]
+        self.prv = list(range(-1, n - 1))
+        self.pos: dict[int, set[int]] = {}
+        for j in range(n - 1):
+            key = (ids[j] << _SHIFT) | ids[j + 1]
+            spots = self.pos.get(key)
+            if spots is None:
+                self.pos[key] = {j}
+            else:
+                spots.add(j)
+
+    def _move(self, old: int, old_at: int, key: int, at: int) -> None:
+        """The pair ``old`` at ``old_at`` is gone; pair ``key`` now starts at ``at``."""
+        spots = self.pos.get(old)
+        if spots is not None:
+            spots.discard(old_at)
+        spots = self.pos.get(key)
+        if spots is None:
+            self.pos[key] = {at}
+        else:
+            spots.add(at)
+
+    def merge(
+        self,
+        a: int,
+        b: int,
+        new: int,
+        c: int,
+        i: int,
+        pair_counts: dict[int, int],
+        where: dict[int, set[int]],
+    ) -> None:
+        """Merge (a, b) -> new left to right; update the counts as the list merge does."""
+        spots = self.pos.pop((a << _SHIFT) | b, None)
+        if not spots:
+            return  # a stale position: the pair left this word earlier
+        sym, nxt, prv = self.sym, self.nxt, self.prv
+        for p in sorted(spots):
+            q = nxt[p]
+            if sym[p] != a or q < 0 or sym[q] != b:
+                continue  # taken by the merge just left of it (as in "a a a")
+            left = prv[p]
+            if left >= 0:
+                x = sym[left]
+                pair_counts[(x << _SHIFT) | a] -= c
+                _gain(pair_counts, where, (x << _SHIFT) | new, c, i)
+                self._move((x << _SHIFT) | a, left, (x << _SHIFT) | new, left)
+            sym[p] = new
+            sym[q] = -1
+            right = nxt[p] = nxt[q]
+            if right >= 0:
+                prv[right] = p
+                y = sym[right]
+                pair_counts[(b << _SHIFT) | y] -= c
+                _gain(pair_counts, where, (new << _SHIFT) | y, c, i)
+                self._move((b << _SHIFT) | y, q, (new << _SHIFT) | y, p)

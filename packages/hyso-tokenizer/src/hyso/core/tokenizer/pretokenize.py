@@ -24,6 +24,7 @@ __all__ = [
     "NORMALIZATIONS",
     "GPT2Splitter",
     "Normalizer",
+    "PatternSplitter",
     "check_text",
     "make_normalizer",
     "make_splitter",
@@ -56,6 +57,10 @@ _MERGE_GAP = 256
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 _COMPILED: dict[str, regex.Pattern[str]] = {}
+# The time a user pattern may take on one text: a base plus a per-character share,
+# far above what a sane pattern needs and far below catastrophic backtracking.
+PATTERN_BASE_SECONDS = 2.0
+PATTERN_SECONDS_PER_CHAR = 5e-6
 
 
 class GPT2Splitter:
@@ -126,13 +131,62 @@ def _cut_after(text: str, at: int) -> int:
 
 
 def make_splitter(pattern: str, lines: bool = False) -> Callable[[str], list[str]]:
-    """The ``findall`` function splitting text by ``pattern`` (per line if ``lines``).
+    """The function splitting text into pieces by ``pattern`` (per line if ``lines``).
 
-    Custom patterns are applied as given, also for ``lines``.
+    GPT-2's pattern covers every character; any other pattern is run by
+    :class:`PatternSplitter`, which keeps the text it does not match.
     """
     if pattern == GPT2_PATTERN:
         return GPT2Splitter(lines).findall
-    return split_pattern(pattern).findall
+    return PatternSplitter(pattern, lines)
+
+
+class PatternSplitter:
+    """Pieces of a user pattern: its matches and, as pieces of their own, the text
+    between them (HF ``Split`` with behavior ``Isolated``), so no text is lost.
+
+    A pattern that takes longer than its time budget on one text (catastrophic
+    backtracking) is a ValueError instead of a hang. ``lines=True`` splits each
+    ``\\n``-terminated line on its own, as HF reads training files. Picklable.
+    """
+
+    def __init__(self, pattern: str, lines: bool = False) -> None:
+        self.pattern = pattern
+        self.lines = lines
+        split_pattern(pattern)  # a bad pattern fails here, not on first use
+
+    def __call__(self, text: str) -> list[str]:
+        if not self.lines:
+            return self._split(text)
+        out: list[str] = []
+        for line in _LINE.findall(text):
+            out.extend(self._split(line))
+        return out
+
+    def _split(self, text: str) -> list[str]:
+        budget = PATTERN_BASE_SECONDS + PATTERN_SECONDS_PER_CHAR * len(text)
+        pieces: list[str] = []
+        pos = 0
+        try:
+            for match in split_pattern(self.pattern).finditer(text, timeout=budget):
+                start, end = match.span()
+                if start > pos:  # an empty match, too, ends the text before it
+                    pieces.append(text[pos:start])
+                    pos = start
+                if end > start:
+                    pieces.append(text[start:end])
+                    pos = end
+        except TimeoutError:
+            raise ValueError(
+                f"pattern {self.pattern!r} took over {budget:.1f} s on a text of {len(text)} "
+                "characters (catastrophic backtracking); use a simpler pattern"
+            ) from None
+        if pos < len(text):
+            pieces.append(text[pos:])
+        return pieces
+
+
+_LINE = re.compile(r"[^\n]*\n|[^\n]+")
 
 
 def split_pattern(pattern: str) -> regex.Pattern[str]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .bpe_model import BPEModel, SpecialToken
+from .bpe_model import NO_MERGE, BPEModel, SpecialToken, merge_heap
 from .bytes_map import bytes_to_token, token_to_bytes
 from .pretokenize import GPT2_PATTERN, NORMALIZATIONS, make_normalizer, split_pattern
 
@@ -104,10 +104,35 @@ def _check_format(doc: Any, name: str, where: str) -> dict[str, Any]:
     return doc
 
 
-def _int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"expected an integer, got {value!r}")
+_KINDS = {bool: "true or false", int: "an integer", str: "a string", list: "a list",
+          dict: "an object"}  # fmt: skip
+
+
+def _typed(value: Any, kind: type, where: str, key: str) -> Any:
+    """``value`` if it is a ``kind`` (an int is never a bool); else a ValueError naming ``key``."""
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ValueError(f"{where}: {key} must be {_KINDS[kind]}, got {shown}")
     return value
+
+
+def _key(doc: Any, key: str, kind: type, where: str, path: str = "") -> Any:
+    """``doc[key]``, type-checked; a missing key is a ValueError naming it."""
+    name = f"{path}{key!r}" if not path else f"{path}[{key!r}]"
+    if not isinstance(doc, dict) or key not in doc:
+        raise ValueError(f"{where} is damaged: missing or malformed field {name} (no such key)")
+    return _typed(doc[key], kind, where, name)
+
+
+def _check_id(value: Any, count: int, where: str, key: str) -> int:
+    """A token id: an integer in [0, count), checked before anything is sized by it."""
+    _typed(value, int, where, key)
+    if not 0 <= value < count:
+        raise ValueError(
+            f"{where}: {key} is id {value}, but the file has {count} tokens (ids 0 to {count - 1})"
+        )
+    return int(value)
 
 
 # ---------------------------------------------------------------- explicit token tables
@@ -121,8 +146,15 @@ def model_from_table(
     """The model of a file that lists every token: the table must agree with the merges.
 
     Single bytes give the byte ids; each merge must join two listed tokens into a
-    listed token, and every longer token must be built by a merge.
+    listed token, and every longer token must be built by a merge. Two ids with
+    the same bytes are refused (which one encoding gives would be arbitrary).
     """
+    if len(set(id_to_bytes.values())) != len(id_to_bytes):
+        owner: dict[bytes, int] = {}
+        for i, data in sorted(id_to_bytes.items()):
+            other = owner.setdefault(data, i)
+            if other != i:
+                raise ValueError(f"ids {other} and {i} are both the token {data!r}")
     byte_of = {data[0]: i for i, data in id_to_bytes.items() if len(data) == 1}
     missing = [b for b in range(256) if b not in byte_of]
     if missing:
@@ -174,28 +206,50 @@ def write_bpe_json(
 
 
 def read_bpe_json(path: Path) -> dict[str, Any]:
-    """Read a file written by :func:`write_bpe_json`: ``model`` and the settings."""
+    """Read a file written by :func:`write_bpe_json`: ``model`` and the settings.
+
+    Every field is type-checked and every id checked against the number of
+    tokens before anything is built from it.
+    """
     where = f"tokenizer file {str(path)!r}"
     doc = _check_format(read_json(path, "tokenizer"), BPE_FORMAT, where)
+    raw_specials = _key(doc, "special_tokens", list, where)
+    tokens = _key(doc, "tokens", list, where)
+    count = len(tokens) + len(raw_specials)
+    specials = []
+    for k, item in enumerate(raw_specials):
+        at = f"'special_tokens'[{k}]"
+        specials.append((
+            _key(item, "role", str, where, at),
+            _key(item, "content", str, where, at),
+            _check_id(_key(item, "id", int, where, at), count, where, f"{at}['id']"),
+        ))  # fmt: skip
+    id_to_bytes: dict[int, bytes] = {}
+    for k, item in enumerate(tokens):
+        if not isinstance(item, list) or len(item) != 2:
+            raise ValueError(f"{where}: 'tokens'[{k}] must be [id, token], got {item!r:.60}")
+        token_id = _check_id(item[0], count, where, f"'tokens'[{k}][0]")
+        if token_id in id_to_bytes:
+            raise ValueError(f"{where}: 'tokens'[{k}] repeats id {token_id}")
+        id_to_bytes[token_id] = token_to_bytes(_typed(item[1], str, where, f"'tokens'[{k}][1]"))
+    merges = []
+    for k, item in enumerate(_key(doc, "merges", list, where)):
+        if not isinstance(item, list) or len(item) != 3:
+            raise ValueError(f"{where}: 'merges'[{k}] must be [left, right, new], got {item!r:.60}")
+        merges.append(tuple(_typed(i, int, where, f"'merges'[{k}]") for i in item))
+    normalize = doc.get("normalize")
+    settings = {
+        "lowercase": _key(doc, "lowercase", bool, where),
+        "normalize": None if normalize is None else _key(doc, "normalize", str, where),
+        "pattern": _key(doc, "pattern", str, where),
+        "cache_size": _key(doc, "cache_size", int, where),
+    }
     try:
-        specials = [
-            (str(s["role"]), str(s["content"]), _int(s["id"])) for s in doc["special_tokens"]
-        ]
-        id_to_bytes = {_int(i): token_to_bytes(t) for i, t in doc["tokens"]}
-        merges = [(_int(a), _int(b), _int(n)) for a, b, n in doc["merges"]]
-        settings = {
-            "lowercase": bool(doc["lowercase"]),
-            "normalize": doc["normalize"],
-            "pattern": str(doc["pattern"]),
-            "cache_size": _int(doc["cache_size"]),
-        }
         make_normalizer(settings["normalize"], settings["lowercase"])  # checks the values
         split_pattern(settings["pattern"])
         if settings["cache_size"] < 0:
             raise ValueError(f"cache_size must be a non-negative int, got {settings['cache_size']}")
         return {"model": model_from_table(id_to_bytes, merges, specials), **settings}
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{where} is damaged: missing or malformed field {exc}") from None
     except ValueError as exc:
         raise ValueError(f"{where} is damaged: {exc}") from None
 
@@ -344,26 +398,59 @@ def _parse_pre_tokenizer(node: Any, where: str) -> str:
     raise ValueError(f"{where}: pre_tokenizer {node.get('type')!r} is not a byte-level split")
 
 
+def _hf_merge(item: Any, where: str, key: str) -> tuple[str, str]:
+    """One HF merge: ``"left right"`` or ``["left", "right"]``."""
+    parts = item.split(" ") if isinstance(item, str) else item
+    if not isinstance(parts, list) or len(parts) != 2 or not all(isinstance(p, str) for p in parts):
+        raise ValueError(f"{where}: {key} must be 'left right' or [left, right], got {item!r:.60}")
+    return parts[0], parts[1]
+
+
+def _hf_specials(doc: dict[str, Any], where: str) -> list[tuple[str, Any]]:
+    """(content, id) of each added token, type-checked (ids are checked by the caller)."""
+    added = doc.get("added_tokens") or []
+    _typed(added, list, where, "'added_tokens'")
+    out = []
+    for k, item in enumerate(added):
+        at = f"'added_tokens'[{k}]"
+        out.append((_key(item, "content", str, where, at), _key(item, "id", int, where, at)))
+    return out
+
+
 def read_hf_json(path: Path) -> dict[str, Any]:
-    """Read an HF ``tokenizer.json`` of a byte-level BPE: ``model`` and the settings."""
+    """Read an HF ``tokenizer.json`` of a byte-level BPE: ``model`` and the settings.
+
+    Fields are type-checked and ids checked against the number of tokens before
+    anything is built; a problem is a ValueError naming the file and the key.
+    """
     doc = read_json(path, "HF tokenizer")
     where = f"HF tokenizer file {str(path)!r}"
+    _typed(doc, dict, where, "the top level")
+    model = _key(doc, "model", dict, where)
+    if model.get("type") != "BPE":
+        raise ValueError(f"{where}: model type {model.get('type')!r} is not BPE")
+    vocab: dict[str, Any] = _key(model, "vocab", dict, where, "'model'")
+    raw_merges = _key(model, "merges", list, where, "'model'")
+    added = _hf_specials(doc, where)
     try:
-        model = doc["model"]
-        if model.get("type") != "BPE":
-            raise ValueError(f"{where}: model type {model.get('type')!r} is not BPE")
         pattern = _parse_pre_tokenizer(doc.get("pre_tokenizer"), where)
         normalize, lowercase = _parse_normalizer(doc.get("normalizer"), where)
-        vocab: dict[str, int] = model["vocab"]
-        raw_merges = model["merges"]
-        specials = _with_roles((t["content"], t["id"]) for t in doc.get("added_tokens") or [])
     except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{where} is not an HF tokenizer.json: missing field {exc}") from None
+        raise ValueError(f"{where}: malformed normalizer or pre_tokenizer ({exc})") from None
+    count = len(vocab) + sum(1 for text, _ in added if text not in vocab)
+    specials = _with_roles(
+        (text, _check_id(i, count, where, f"'added_tokens'[{k}]['id']"))
+        for k, (text, i) in enumerate(added)
+    )
     special_ids = {s.id for s in specials}
-    id_to_bytes = {i: token_to_bytes(t) for t, i in vocab.items() if i not in special_ids}
+    id_to_bytes = {}
+    for text, i in vocab.items():
+        token_id = _check_id(i, count, where, f"'model'['vocab'][{text!r}]")
+        if token_id not in special_ids:
+            id_to_bytes[token_id] = token_to_bytes(text)
     merges = []
-    for k, m in enumerate(raw_merges):
-        left, right = m.split(" ") if isinstance(m, str) else m
+    for k, item in enumerate(raw_merges):
+        left, right = _hf_merge(item, where, f"'model'['merges'][{k}]")
         try:
             merges.append((vocab[left], vocab[right], vocab[left + right]))
         except KeyError as exc:
@@ -393,11 +480,13 @@ def read_gpt2_files(vocab_json: Path, merges_txt: Path) -> dict[str, Any]:
         raise ValueError(f"{where} cannot be read: {exc}") from None
     specials = []
     id_to_bytes = {}
+    vocab_where = f"GPT-2 vocab file {str(vocab_json)!r}"
     for text, i in vocab.items():
+        token_id = _check_id(i, len(vocab), vocab_where, f"{text!r}")
         if text == "<|endoftext|>":
-            specials.append(SpecialToken("eos", text, int(i)))
+            specials.append(SpecialToken("eos", text, token_id))
         else:
-            id_to_bytes[int(i)] = token_to_bytes(text)
+            id_to_bytes[token_id] = token_to_bytes(text)
     merges = []
     for n, line in enumerate(lines, 1):
         if not line or line.startswith("#version"):
@@ -441,24 +530,30 @@ def read_tiktoken_ranks(path: Path) -> dict[bytes, int]:
 
 
 def _split_token(token: bytes, rank: int, ranks: dict[bytes, int]) -> tuple[bytes, bytes]:
-    """The two parts BPE with ranks below ``rank`` leaves of ``token``."""
-    parts = [token[i : i + 1] for i in range(len(token))]
-    while len(parts) > 2:
-        best, at = rank, -1
-        for i in range(len(parts) - 1):
-            r = ranks.get(parts[i] + parts[i + 1])
-            if r is not None and r < best:
-                best, at = r, i
-        if at < 0:
-            break
-        parts[at : at + 2] = [parts[at] + parts[at + 1]]
+    """The two parts BPE with ranks below ``rank`` leaves of ``token`` (O(n log n))."""
+
+    def lower_rank(left: bytes, right: bytes) -> int:
+        found = ranks.get(left + right, NO_MERGE)
+        return found if found < rank else NO_MERGE
+
+    parts = merge_heap([token[i : i + 1] for i in range(len(token))], lower_rank, _join)
     if len(parts) != 2:
         raise ValueError(f"token {token!r} (rank {rank}) cannot be built from lower-ranked tokens")
     return parts[0], parts[1]
 
 
+def _join(left: bytes, right: bytes, rank: int) -> bytes:
+    return left + right
+
+
 def tiktoken_model(ranks: dict[bytes, int], special_tokens: dict[str, int] | None) -> BPEModel:
     """The model of tiktoken ``mergeable_ranks`` (a token's id is its rank)."""
+    specials = dict(special_tokens or {})
+    count = len(ranks) + len(specials)
+    for token, rank in ranks.items():
+        _check_id(rank, count, "tiktoken ranks", f"the rank of {token!r:.40}")
+    for text, token_id in specials.items():
+        _check_id(token_id, count, "tiktoken special tokens", f"{text!r}")
     id_to_bytes = {r: t for t, r in ranks.items()}
     if len(id_to_bytes) != len(ranks):
         raise ValueError("tiktoken ranks are not unique")
@@ -468,8 +563,7 @@ def tiktoken_model(ranks: dict[bytes, int], special_tokens: dict[str, int] | Non
         if len(token) >= 2:
             left, right = _split_token(token, rank, ranks)
             merges.append((ranks[left], ranks[right], rank))
-    specials = _with_roles((special_tokens or {}).items())
-    return model_from_table(id_to_bytes, merges, specials)
+    return model_from_table(id_to_bytes, merges, _with_roles(specials.items()))
 
 
 def tiktoken_ranks(model: BPEModel) -> dict[bytes, int]:

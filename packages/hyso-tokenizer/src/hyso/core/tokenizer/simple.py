@@ -277,11 +277,16 @@ class HysoSimpleTokenizer(SpecialRoles):
         doc = read_simple_json(path)
         where = f"tokenizer file {str(path)!r}"
         try:
-            tok = cls(
-                lowercase=bool(doc["lowercase"]),
-                split_punctuation=bool(doc["split_punctuation"]),
-                special_tokens={str(k): str(v) for k, v in doc["special_tokens"].items()},
-            )
+            flags = {key: doc[key] for key in ("lowercase", "split_punctuation")}
+            for key, value in flags.items():
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key!r} must be true or false, got {value!r:.60}")
+            specials = doc["special_tokens"]
+            if not all(isinstance(v, str) for v in specials.values()):
+                raise ValueError(
+                    f"'special_tokens' must map roles to strings, got {specials!r:.60}"
+                )
+            tok = cls(**flags, special_tokens=dict(specials))
             vocab = doc["vocab"]
             if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
                 raise ValueError("'vocab' must be a list of strings")
