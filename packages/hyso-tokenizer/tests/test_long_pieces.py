@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -53,12 +52,10 @@ def test_heap_merge_on_any_text(trained: HysoBPETokenizer, piece: str) -> None:
     assert tuple(tables.merge_long(ids)) == _plain(trained, piece)
 
 
-def test_long_pieces_encode_in_near_linear_time(runs_tok: HysoBPETokenizer) -> None:
+def test_long_pieces_round_trip(runs_tok: HysoBPETokenizer) -> None:
+    # Their time bound is a probe in tests/adversarial (a capped child process).
     for text in ("a" * 200_000, "ab" * 100_000, "é" * 100_000):
-        start = time.perf_counter()
-        ids = runs_tok.encode(text)
-        assert time.perf_counter() - start < 10  # the plain loop takes minutes
-        assert runs_tok.decode(ids) == text
+        assert runs_tok.decode(runs_tok.encode(text)) == text
 
 
 word_counts = st.dictionaries(
@@ -80,11 +77,10 @@ def test_long_word_training_gives_the_plain_merges(counts: dict[str, int]) -> No
     assert tracked.merges == plain.merges
 
 
-def test_training_on_a_long_run_is_near_linear(tmp_path: Path) -> None:
+def test_training_on_a_long_run_merges_it_whole(tmp_path: Path) -> None:
+    # Its time bound is a probe in tests/adversarial (a capped child process).
     path = tmp_path / "one.txt"
     path.write_text("a" * 1_000_000 + "\n" + "ab" * 200_000 + "\n", encoding="utf-8")
-    start = time.perf_counter()
     tok = HysoBPETokenizer().train(path, vocab_size=400, num_workers=1)
-    assert time.perf_counter() - start < 30  # the plain merge took minutes
     assert tok.decode(tok.encode("a" * 1000)) == "a" * 1000
     assert Counter(map(len, map(tok.id_to_token, tok.encode("a" * 1024)))) == {1024: 1}
