@@ -89,7 +89,7 @@ class CSVMetricsLogger(Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows = self._repair(self._keep_rows)
         self._keep_rows = None
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
 
     def close(self) -> None:
         """Close the file (rows are already on disk: each write is unbuffered)."""
