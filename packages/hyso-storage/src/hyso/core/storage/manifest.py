@@ -90,7 +90,7 @@ class Manifest:
         )
 
     def mark(self, status: str, results: Mapping[str, Any] | None = None) -> Manifest:
-        """Set ``status`` (running/finished/failed/interrupted), merge ``results`` and stamp the end time."""
+        """Set ``status`` (one of ``STATUSES``), merge ``results`` and stamp the end time."""
         if status not in STATUSES:
             raise ValueError(f"manifest status {status!r} is invalid: use one of {STATUSES}")
         self.status = status

@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-__all__ = ["apply_file_mode", "default_file_mode", "current_umask"]
+__all__ = ["apply_file_mode", "current_umask", "default_file_mode"]
 
 _UMASK_LOCK = threading.Lock()
 

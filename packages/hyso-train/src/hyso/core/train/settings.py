@@ -6,10 +6,9 @@ error naming the closest known one. Keys of a caller's own live under ``training
 
 from __future__ import annotations
 
-import math
-
 import dataclasses
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
