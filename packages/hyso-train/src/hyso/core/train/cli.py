@@ -5,7 +5,8 @@ unusable corpus, a loss that turns NaN) is printed as one line on stderr with ex
 status 2; set ``HYSO_DEBUG=1`` to see the traceback instead. ``SIGTERM`` (what ``kill``
 and job schedulers send) is handled like Ctrl-C: the run is marked interrupted in its
 manifest, its last checkpoint stays, one line is printed and the exit status is 130
-(143 for ``SIGTERM``); a second signal while the run winds down is ignored.
+(143 for ``SIGTERM``); further signals while the command winds down and exits are
+ignored.
 """
 
 from __future__ import annotations
@@ -95,8 +96,10 @@ def _signals_interrupt() -> Iterator[list[signal.Signals]]:
     try:
         yield received
     finally:
+        # After an interrupt the command is ending: a repeated Ctrl-C must not break the
+        # exit (exit handlers still run), so signals stay ignored from here on.
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            signal.signal(sig, signal.SIG_IGN if received else old)
 
 
 def _one_line(exc: BaseException) -> str:
