@@ -137,3 +137,20 @@ def test_a_record_with_wrong_types_is_a_damaged_record(
     manager.save(5, _model(), step=9)  # rotation goes on
     manager.wait()
     assert [i.step for i in manager.list()][-1] == 9
+
+
+def test_apply_file_mode_follows_the_umask(tmp_path: Path) -> None:
+    import tempfile
+
+    from hyso.core.storage.permissions import apply_file_mode, current_umask
+
+    previous = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        fd, name = tempfile.mkstemp(dir=tmp_path)
+        os.close(fd)
+        assert os.stat(name).st_mode & 0o777 == 0o600
+        apply_file_mode(name)
+        assert os.stat(name).st_mode & 0o777 == 0o640
+    finally:
+        os.umask(previous)
