@@ -54,7 +54,9 @@ def _manager(tmp_path: Path, **kw) -> CheckpointManager:
 
 
 def _files(manager: CheckpointManager) -> list[str]:
-    return sorted(p.name for p in manager.directory.iterdir())
+    """The folder's checkpoint files (not the writer's lock file)."""
+    lock = checkpoint_module.LOCK_NAME
+    return sorted(p.name for p in manager.directory.iterdir() if p.name != lock)
 
 
 def test_round_trip_restores_states_and_fields(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ def test_sigkill_at_random_moments_never_loses_the_latest(tmp_path: Path) -> Non
                 ckpt.epoch + 1, model, step=ckpt.epoch + 1, extra={"epoch": ckpt.epoch + 1}
             )
             manager.wait()  # rotation of old checkpoints runs after save() returns
+            manager.close()  # release the writer lock for the next child process
             names = sorted(p.name for p in directory.iterdir())
             assert not any(is_temp_name(n) for n in names), names
             payloads = [n for n in names if n.endswith(".pt")]

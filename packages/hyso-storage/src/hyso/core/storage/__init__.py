@@ -2,6 +2,7 @@
 
 from .checkpoint import Checkpoint, CheckpointConfig, CheckpointInfo, CheckpointManager
 from .errors import CheckpointCorruptError, CheckpointError, UnsafeCheckpointError
+from .lock import FolderLockedError
 from .logging import get_logger
 from .manifest import Manifest, load_manifest, save_manifest
 from .paths import RunPathFactory, RunPaths
@@ -17,6 +18,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointInfo",
     "CheckpointManager",
+    "FolderLockedError",
     "Manifest",
     "RunPathFactory",
     "RunPaths",

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ from .checkpoint_file import (
 )
 from .errors import CheckpointCorruptError, CheckpointError
 from .jsonable import to_jsonable
+from .lock import FolderLock
 from .rng import capture_rng_state, restore_rng_state
 from .state import apply_state, snapshot_to_cpu, unwrap_model
 
@@ -48,6 +50,7 @@ __all__ = [
 
 INDEX_FORMAT_VERSION = 1
 INDEX_NAME = "index.json"
+LOCK_NAME = ".writer.lock"
 _NAME_RE = re.compile(
     r"^(?P<prefix>[A-Za-z0-9_]+)-(?P<seq>\d{6,})-e(?P<epoch>\d+)-s(?P<step>\d+)\.pt\Z"
 )
@@ -127,7 +130,14 @@ class Checkpoint:
 
 
 class CheckpointManager:
-    """Saves, rotates and loads the checkpoints of one folder (one writer per folder)."""
+    """Saves, rotates and loads the checkpoints of one folder (one writer per folder).
+
+    The first save takes the folder's lock file (``.writer.lock``, naming this
+    process): a second process saving into the same folder gets a
+    ``FolderLockedError`` instead of deleting the first one's files. The lock is
+    released by :meth:`close` (or when the manager is garbage-collected, or the
+    process ends); a lock left by a dead process is taken over. Reading needs no lock.
+    """
 
     def __init__(self, config: CheckpointConfig) -> None:
         if not isinstance(config, CheckpointConfig):
@@ -140,6 +150,8 @@ class CheckpointManager:
         self._error: BaseException | None = None
         self._next_seq: int | None = None
         self._staging: Any = None  # CPU copy of the last background save, reused
+        self._writer_lock = FolderLock(self.directory / LOCK_NAME, what="checkpoint folder")
+        weakref.finalize(self, self._writer_lock.release)
 
     # -- saving -------------------------------------------------------------------------
 
@@ -164,6 +176,7 @@ class CheckpointManager:
         this manager) waits for that work and re-raises its error, if any.
         """
         self.wait()
+        self._writer_lock.acquire()
         epoch = _check_count(epoch, "epoch")
         step = None if step is None else _check_count(step, "step")
         metrics_d = to_jsonable(dict(metrics or {}), where="metrics")
@@ -210,6 +223,13 @@ class CheckpointManager:
         error, self._error = self._error, None
         if error is not None:
             raise CheckpointError(f"background checkpoint save failed: {error}") from error
+
+    def close(self) -> None:
+        """Wait for pending work, then release the folder's writer lock."""
+        try:
+            self.wait()
+        finally:
+            self._writer_lock.release()
 
     # -- loading ------------------------------------------------------------------------
 
@@ -263,9 +283,10 @@ class CheckpointManager:
                 "(an unfinished save, or not a hyso checkpoint)"
             ) from exc
         payload = load_verified(path, record, map_location=map_location)
+        _check_payload_fields(path, payload)
         return Checkpoint(
             path=path,
-            epoch=int(payload.get("epoch", 0)),
+            epoch=payload.get("epoch", 0),
             step=payload.get("step"),
             metrics=dict(payload.get("metrics") or {}),
             extra=dict(payload.get("extra") or {}),
@@ -489,6 +510,28 @@ def _replace_best(info: CheckpointInfo, is_best: bool) -> CheckpointInfo:
     if info.is_best == is_best:
         return info
     return CheckpointInfo(**{**info.__dict__, "is_best": is_best})
+
+
+def _check_payload_fields(path: Path, payload: Mapping[str, Any]) -> None:
+    """A payload whose epoch, step, metrics or extra has the wrong type is damaged."""
+    checks = (
+        ("epoch", lambda v: _is_count(v), "a non-negative integer"),
+        ("step", lambda v: v is None or _is_count(v), "a non-negative integer or null"),
+        ("metrics", lambda v: v is None or isinstance(v, dict), "an object"),
+        ("extra", lambda v: v is None or isinstance(v, dict), "an object"),
+        ("model", lambda v: isinstance(v, dict), "a state dict"),
+    )
+    for key, ok, wanted in checks:
+        value = payload.get(key, 0 if key == "epoch" else None)
+        if not ok(value):
+            raise CheckpointCorruptError(
+                f"checkpoint {str(path)!r} is damaged: {key!r} must be {wanted}, "
+                f"got {type(value).__name__}"
+            )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _check_count(value: Any, name: str) -> int:

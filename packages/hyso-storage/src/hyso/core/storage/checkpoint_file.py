@@ -16,7 +16,7 @@ import json
 import os
 import pickle
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -157,17 +157,45 @@ def read_record(path: Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise CheckpointCorruptError(f"checkpoint record {str(path)!r} is not a JSON object")
     version = record.get("format_version")
-    if version != CHECKPOINT_FORMAT_VERSION:
+    if (
+        isinstance(version, int)
+        and not isinstance(version, bool)
+        and version > (CHECKPOINT_FORMAT_VERSION)
+    ):
+        raise CheckpointError(
+            f"checkpoint record {str(path)!r} has format_version {version}, newer than "
+            f"this hyso-storage reads ({CHECKPOINT_FORMAT_VERSION}): upgrade hyso-storage "
+            "(an older checkpoint is not used in its place)"
+        )
+    if version != CHECKPOINT_FORMAT_VERSION or isinstance(version, bool):
         raise CheckpointCorruptError(
             f"checkpoint record {str(path)!r} has format_version {version!r}; "
             f"this hyso-storage reads {CHECKPOINT_FORMAT_VERSION}"
         )
-    for key, kind in (("sha256", str), ("size", int), ("file", str), ("seq", int)):
-        if not isinstance(record.get(key), kind):
+    for key, ok, wanted in _RECORD_KEYS:
+        if not ok(record.get(key)):
             raise CheckpointCorruptError(
-                f"checkpoint record {str(path)!r}: key {key!r} missing or not {kind.__name__}"
+                f"checkpoint record {str(path)!r} is damaged: key {key!r} must be {wanted}, "
+                f"got {record.get(key)!r:.60}"
             )
     return record
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# What each key of a record must hold; a record that breaks one is damaged.
+_RECORD_KEYS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("sha256", lambda v: isinstance(v, str) and len(v) == 64, "a SHA-256 hex string"),
+    ("size", _count, "a non-negative integer"),
+    ("file", lambda v: isinstance(v, str) and v != "", "a file name"),
+    ("seq", _count, "a non-negative integer"),
+    ("epoch", _count, "a non-negative integer"),
+    ("step", lambda v: v is None or _count(v), "a non-negative integer or null"),
+    ("metrics", lambda v: isinstance(v, dict), "an object"),
+    ("created_at", lambda v: v is None or isinstance(v, str), "a string"),
+)
 
 
 def hash_file(path: Path) -> tuple[str, int]:

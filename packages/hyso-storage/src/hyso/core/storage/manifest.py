@@ -19,7 +19,7 @@ from .jsonable import to_jsonable
 __all__ = ["MANIFEST_FORMAT_VERSION", "Manifest", "load_manifest", "save_manifest"]
 
 MANIFEST_FORMAT_VERSION = 1
-STATUSES = ("running", "finished", "failed")
+STATUSES = ("running", "finished", "failed", "interrupted")
 
 
 def utc_now_iso() -> str:
@@ -90,7 +90,7 @@ class Manifest:
         )
 
     def mark(self, status: str, results: Mapping[str, Any] | None = None) -> Manifest:
-        """Set ``status`` (running/finished/failed), merge ``results`` and stamp the end time."""
+        """Set ``status`` (one of ``STATUSES``), merge ``results`` and stamp the end time."""
         if status not in STATUSES:
             raise ValueError(f"manifest status {status!r} is invalid: use one of {STATUSES}")
         self.status = status

@@ -9,7 +9,7 @@ from hyso.core.train.distributed import (
     distributed_session,
     init_distributed,
 )
-from hyso.core.train.errors import NonFiniteLossError, TrainingConfigError
+from hyso.core.train.errors import NonFiniteLossError, RunInterrupted, TrainingConfigError
 from hyso.core.train.loss import default_loss
 from hyso.core.train.loss_tracker import LossTracker
 from hyso.core.train.metrics import CSVMetricsLogger, read_metrics
@@ -35,6 +35,7 @@ __all__ = [
     "NonFiniteLossError",
     "ProgressBar",
     "RunConfig",
+    "RunInterrupted",
     "RunRecord",
     "RunSettings",
     "Trainer",

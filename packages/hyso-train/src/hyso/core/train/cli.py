@@ -1,19 +1,28 @@
 """The ``hyso`` command line: ``train``, ``generate``, ``runs``, ``sweep``, ``plot``.
 
 Every error a user can cause (a bad config path or override, a missing run folder, an
-unusable corpus) is printed as one line on stderr with exit status 2; set
-``HYSO_DEBUG=1`` to see the traceback instead.
+unusable corpus, a loss that turns NaN) is printed as one line on stderr with exit
+status 2; set ``HYSO_DEBUG=1`` to see the traceback instead. ``SIGTERM`` (what ``kill``
+and job schedulers send) is handled like Ctrl-C: the run is marked interrupted in its
+manifest, its last checkpoint stays, one line is printed and the exit status is 130
+(143 for ``SIGTERM``); further signals while the command winds down and exits are
+ignored.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import NoReturn
 
 from hyso.core.train.commands import generate, plot, runs, sweep, train
+from hyso.core.train.errors import NonFiniteLossError, RunInterrupted
 
 __all__ = ["build_parser", "main"]
 
@@ -53,16 +62,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     prog = f"hyso {args.command}"
+    with _signals_interrupt() as received:
+        try:
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            name = "terminated (SIGTERM)" if received[:1] == [signal.SIGTERM] else "interrupted"
+            print(f"{prog}: {name}", file=sys.stderr)
+            return 128 + int(received[0]) if received else 130
+        except (ValueError, OSError, NonFiniteLossError) as exc:
+            if os.environ.get("HYSO_DEBUG"):
+                raise
+            print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[list[signal.Signals]]:
+    """SIGINT and SIGTERM raise :class:`RunInterrupted` (a KeyboardInterrupt) once;
+    later ones are ignored, so cleanup (manifest, checkpoint) is not cut short.
+    Yields the list of signals received."""
+    received: list[signal.Signals] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        first = not received
+        received.append(signal.Signals(signum))
+        if first:
+            raise RunInterrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as exc:
-        if os.environ.get("HYSO_DEBUG"):
-            raise
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        yield received
+    finally:
+        # After an interrupt the command is ending: a repeated Ctrl-C must not break the
+        # exit (exit handlers still run), so signals stay ignored from here on.
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_IGN if received else old)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteLossError", "TrainingConfigError"]
+__all__ = ["NonFiniteLossError", "RunInterrupted", "TrainingConfigError"]
 
 
 class TrainingConfigError(ValueError):
@@ -21,3 +21,7 @@ class NonFiniteLossError(RuntimeError):
         self.step = step
         self.epoch = epoch
         self.loss = loss
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT or SIGTERM); the argument names it."""

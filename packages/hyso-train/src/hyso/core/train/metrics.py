@@ -89,7 +89,7 @@ class CSVMetricsLogger(Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows = self._repair(self._keep_rows)
         self._keep_rows = None
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
 
     def close(self) -> None:
         """Close the file (rows are already on disk: each write is unbuffered)."""
@@ -148,22 +148,40 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if lines[1] != ",".join(COLUMNS):
         raise MetricsFileError(f"{p}: header {lines[1]!r} differs from {','.join(COLUMNS)!r}")
     rows = []
-    for line in lines[2:]:
+    for number, line in enumerate(lines[2:], start=3):
         if not line:
             continue
         cells = line.split(",")
         if len(cells) != len(COLUMNS):
             continue  # an incomplete last line of a run being written
-        row: dict[str, Any] = {}
-        for col, cell in zip(COLUMNS, cells):
-            if col == "split":
-                row[col] = cell
-            elif col in ("step", "epoch"):
-                row[col] = int(cell)
-            else:
-                row[col] = float(cell) if cell else None
-        rows.append(row)
+        rows.append({col: _cell(p, number, col, cell) for col, cell in zip(COLUMNS, cells)})
     return rows
+
+
+_MAX_CELL = 64  # longer than any number or split name the logger writes
+
+
+def _cell(path: Path, line: int, col: str, cell: str) -> Any:
+    """One cell: the split name, a non-negative int (step, epoch) or a float / None."""
+    if len(cell) > _MAX_CELL:
+        raise MetricsFileError(
+            f"{path}: line {line}: column {col!r} holds {len(cell)} characters, "
+            f"more than any value hyso writes ({_MAX_CELL})"
+        )
+    if col == "split":
+        return cell
+    if col in ("step", "epoch"):
+        if not cell.isdigit() or not cell.isascii():
+            raise MetricsFileError(
+                f"{path}: line {line}: {col} {cell!r} is not a non-negative integer"
+            )
+        return int(cell)
+    if not cell:
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        raise MetricsFileError(f"{path}: line {line}: {col} {cell!r} is not a number") from None
 
 
 def _fmt(value: Any) -> str:

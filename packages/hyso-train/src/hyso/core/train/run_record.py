@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hyso.core.storage import Manifest, load_manifest, save_manifest
+from hyso.core.storage.permissions import apply_file_mode
+from hyso.core.train.redact import redact_env
 from hyso.core.train.settings import as_plain_dict
 
 if TYPE_CHECKING:
@@ -25,7 +27,9 @@ class RunRecord:
 
     ``describe`` sets what a new manifest records (model, training, data and extra
     keys); without it the manifest records the config's sections. A manifest already on
-    disk (a resumed run, or one the caller wrote) is updated, never replaced.
+    disk (a resumed run, or one the caller wrote) is updated, never replaced. Values the
+    config reads from the environment (``${env:NAME}``) are recorded unresolved, in
+    config.yaml and in the manifest (see :mod:`hyso.core.train.redact`).
     """
 
     def __init__(self, run_paths: RunPaths) -> None:
@@ -53,17 +57,25 @@ class RunRecord:
         paths.run_dir.mkdir(parents=True, exist_ok=True)
         written = ["manifest"]
         if config is not None:
-            from hyso.core.config import save_run_config
+            from hyso.core.config import get_overrides, get_source, save_run_config
 
-            save_run_config(config, paths.config_path)
+            safe = redact_env(as_plain_dict(config), config)
+            saved = save_run_config(
+                safe, paths.config_path, overrides=get_overrides(config), source=get_source(config)
+            )
+            apply_file_mode(*saved)
             written.insert(0, "config")
         if tokenizer is not None and hasattr(tokenizer, "save"):
             paths.tokenizer_path.parent.mkdir(parents=True, exist_ok=True)
             tokenizer.save(os.fspath(paths.tokenizer_path))
+            apply_file_mode(paths.tokenizer_path)
             written.insert(0, "tokenizer")
         manifest = self._current(config, trainer_info)
         manifest.mark("running")
-        manifest.extra["trainer"] = dict(trainer_info)
+        info = dict(trainer_info)
+        if isinstance(info.get("settings"), Mapping):
+            info["settings"] = redact_env({"training": dict(info["settings"])}, config)["training"]
+        manifest.extra["trainer"] = info
         self._write(manifest)
         if len(written) == 1:
             return written[0]
@@ -97,7 +109,7 @@ class RunRecord:
             return load_manifest(path)
         if self._description is not None:
             return Manifest.new(run_id=self.run_paths.run_id, **self._description)
-        cfg = as_plain_dict(config)
+        cfg = redact_env(as_plain_dict(config), config)
         return Manifest.new(
             run_id=self.run_paths.run_id,
             model=cfg.get("model") or {},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -206,7 +207,8 @@ def _section(config: Any, name: str) -> Any:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (not a bool, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _fail(name: str, expected: str, value: Any) -> NoReturn:
@@ -226,7 +228,7 @@ def _check_number(name: str, value: Any, *, positive: bool = False, optional: bo
         return
     ok = _is_number(value) and (value > 0 if positive else value >= 0)
     if not ok:
-        kind = ("a positive number" if positive else "a number >= 0") + (
+        kind = ("a finite positive number" if positive else "a finite number >= 0") + (
             " or null" if optional else ""
         )
         _fail(name, kind, value)

@@ -187,9 +187,10 @@ class Trainer:
             self._run_epochs(train_loader, val_loader, epochs)
             self.status = "finished"
         except BaseException as exc:
-            self.status = "failed"
+            # Ctrl-C, or SIGTERM under the hyso command: the run was stopped, not broken
+            self.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             error = exc
-            self.logger.error(f"training failed at step {self.global_step}: {exc!r}")
+            self.logger.error(f"training {self.status} at step {self.global_step}: {exc!r}")
             raise
         finally:
             self._finish(error)

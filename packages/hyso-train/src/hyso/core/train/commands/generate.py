@@ -1,14 +1,22 @@
-"""``hyso generate RUN_DIR --prompt TEXT``: sample text from a run's best checkpoint."""
+"""``hyso generate RUN_DIR --prompt TEXT``: sample text from a run's best checkpoint.
+
+Before anything is loaded, the run's tokenizer is checked against the SHA-256 its
+manifest recorded (a swapped tokenizer would decode garbage without a word), its
+config.yaml must hold a ``model`` section, and the sampling arguments must be finite.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import math
+from pathlib import Path
 from typing import Any
 
-from hyso.core.train.commands._common import require_run_dir
+from hyso.core.train.commands._common import CliError, require_run_dir
 from hyso.core.train.commands._model import load_run, sample_text
 
-__all__ = ["register", "run"]
+__all__ = ["check_run_files", "check_sampling_args", "register", "run"]
 
 
 def register(sub: Any) -> None:
@@ -31,7 +39,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_run(require_run_dir(args.run_dir))
+    check_sampling_args(args.temperature, args.max_new_tokens, args.top_k)
+    run_dir = require_run_dir(args.run_dir)
+    check_run_files(run_dir)
+    loaded = load_run(run_dir)
     text = sample_text(
         loaded.model,
         loaded.tokenizer,
@@ -43,3 +54,41 @@ def run(args: argparse.Namespace) -> int:
     )
     print(text)
     return 0
+
+
+def check_sampling_args(temperature: float, max_new_tokens: int, top_k: int | None) -> None:
+    """``--temperature`` finite and >= 0, ``--max-new-tokens`` >= 0, ``--top-k`` >= 1."""
+    if not math.isfinite(temperature) or temperature < 0:
+        raise CliError(f"--temperature must be a finite number >= 0, got {temperature}")
+    if max_new_tokens < 0:
+        raise CliError(f"--max-new-tokens must be >= 0, got {max_new_tokens}")
+    if top_k is not None and top_k < 1:
+        raise CliError(f"--top-k must be >= 1, got {top_k}")
+
+
+def check_run_files(run_dir: Path) -> None:
+    """The run's config has a ``model`` section and its tokenizer is the one trained."""
+    from hyso.core.config import load_config
+    from hyso.core.storage import RunPaths, load_manifest
+
+    paths = RunPaths.for_run_dir(run_dir)
+    if paths.config_path.is_file():
+        plain = load_config(paths.config_path).to_dict()
+        if not isinstance(plain.get("model"), dict):
+            raise CliError(
+                f"{paths.config_path} has no model section: cannot rebuild the run's model"
+            )
+    if not (paths.manifest_path.is_file() and paths.tokenizer_path.is_file()):
+        return  # load_run names whatever is missing
+    manifest = load_manifest(paths.manifest_path)
+    tokenizer = manifest.data.get("tokenizer")
+    expected = tokenizer.get("sha256") if isinstance(tokenizer, dict) else None
+    if not isinstance(expected, str):
+        return  # a run written by the library, not hyso train: nothing recorded
+    actual = hashlib.sha256(paths.tokenizer_path.read_bytes()).hexdigest()
+    if actual != expected:
+        raise CliError(
+            f"{paths.tokenizer_path} is not the tokenizer this run was trained with: its "
+            f"SHA-256 is {actual[:16]}..., the manifest records {expected[:16]}... "
+            "(restore the run's own tokenizer file)"
+        )

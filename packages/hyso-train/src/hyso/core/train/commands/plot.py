@@ -4,6 +4,7 @@ drawn from the run's metrics.csv."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _series(rows: list[dict[str, Any]], split: str, key: str) -> tuple[list[float], list[float]]:
-    """``(steps, values)`` of column ``key`` over the rows of ``split`` that have it."""
-    pairs = [(float(r["step"]), r[key]) for r in rows if r["split"] == split and r[key] is not None]
+    """``(steps, values)`` of column ``key`` over the rows of ``split`` that have a finite
+    value (a NaN or infinite loss cannot be drawn)."""
+    pairs = [
+        (float(r["step"]), r[key])
+        for r in rows
+        if r["split"] == split and r[key] is not None and math.isfinite(r[key])
+    ]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -52,7 +58,7 @@ def plot_metrics(metrics_path: Path, output: Path, title: str = "") -> Path:
     val = _series(rows, "val", "loss")
     lr = _series(rows, "train", "lr")
     if not train[0] and not val[0]:
-        raise CliError(f"{metrics_path} has no train or validation loss values to plot")
+        raise CliError(f"{metrics_path} has no finite train or validation loss values to plot")
     plt = require_matplotlib()
     fig, (ax_loss, ax_lr) = plt.subplots(
         2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}

@@ -70,11 +70,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def collect_runs(root: Path) -> list[RunRow]:
-    """A row for each sub-folder of ``root`` holding a manifest.json, oldest first."""
+    """A row for each sub-folder of ``root`` holding a manifest.json, oldest first.
+
+    A run whose files hold values no run writes (an infinite step, a pid out of range)
+    is listed as ``unreadable``; it never hides the other runs.
+    """
     found = []
     for manifest_path in sorted(root.glob(f"*/{MANIFEST_FILE}")):
         data = _read_manifest(manifest_path)
-        found.append((str(data.get("created_at") or ""), _row(manifest_path.parent, data)))
+        try:
+            row = _row(manifest_path.parent, data)
+        except (ValueError, TypeError, OverflowError, OSError):
+            row = _row(manifest_path.parent, {"status": "unreadable"})
+        found.append((str(data.get("created_at") or ""), row))
     found.sort(key=lambda pair: (pair[0], pair[1].run_id))
     return [row for _, row in found]
 
@@ -114,7 +122,7 @@ def _row(run_dir: Path, m: dict[str, Any]) -> RunRow:
         created=_format_created(m.get("created_at")),
         model=str(model.get("name", "-")) if isinstance(model, dict) else "-",
         params=format_count(params),
-        steps=str(int(steps)) if isinstance(steps, (int, float)) else "-",
+        steps=format_float(steps, 0),
         best_val_loss=format_float(best),
         status=run_status(m),
     )

@@ -1,5 +1,9 @@
 """``hyso sweep CONFIG [key=value ...]``: train each point of the config's ``sweep:``
-section in turn (one run folder each) and print a comparison table."""
+section in turn (one run folder each) and print a comparison table.
+
+A point that fails (a model its settings cannot build, a loss that turns NaN) does not
+stop the others: its row says why, and the exit status is 1 when any point failed.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,16 @@ from typing import Any
 from hyso.core.train.commands._common import CliError, format_float
 from hyso.core.train.commands.runs import format_table
 from hyso.core.train.commands.train import TrainOutcome, load_cli_config, train_from_config
+from hyso.core.train.errors import NonFiniteLossError
 from hyso.core.train.run_config import load_run_config
 
 __all__ = ["register", "run", "sweep_points"]
 
 _RUN_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-HEADERS = ("point", "label", "best val loss", "val bpb", "steps", "time", "run folder")
+HEADERS = ("point", "label", "best val loss", "val bpb", "steps", "time", "run folder", "status")
+EXIT_SOME_FAILED = 1
+# Errors that fail one point and leave the others to run (as the CLI reports them).
+_POINT_ERRORS = (ValueError, OSError, NonFiniteLossError)
 
 
 def register(sub: Any) -> None:
@@ -52,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     for _, point_cfg in points:  # every point checked before the first one trains
         load_run_config(point_cfg)
     rows = []
+    failed = 0
     for i, (label, point_cfg) in enumerate(points, 1):
         print(f"[{i}/{len(points)}] {label}", file=sys.stderr, flush=True)
         if args.no_progress:
@@ -59,9 +68,21 @@ def run(args: argparse.Namespace) -> int:
 
             point_cfg = merge_config(point_cfg, {"training": {"progress_bar": False}})
         name = _RUN_NAME_UNSAFE.sub("-", label).strip("-._")[:64] or None
-        outcome = train_from_config(point_cfg, runs_root=args.runs_root, name=name, sample_tokens=0)
+        try:
+            outcome = train_from_config(
+                point_cfg, runs_root=args.runs_root, name=name, sample_tokens=0
+            )
+        except _POINT_ERRORS as exc:
+            failed += 1
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"hyso sweep: point {i} ({label}) failed: {message}", file=sys.stderr)
+            rows.append((str(i), label, "-", "-", "-", "-", "-", f"failed: {message[:80]}"))
+            continue
         rows.append(_row(i, label, outcome))
     print(format_table(HEADERS, rows))
+    if failed:
+        print(f"hyso sweep: {failed} of {len(points)} points failed", file=sys.stderr)
+        return EXIT_SOME_FAILED
     return 0
 
 
@@ -74,4 +95,5 @@ def _row(i: int, label: str, o: TrainOutcome) -> tuple[str, ...]:
         str(o.steps),
         f"{o.train_seconds:.1f}s",
         str(o.run_dir),
+        "ok",
     )

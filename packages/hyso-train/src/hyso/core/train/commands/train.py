@@ -26,6 +26,7 @@ from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
 from hyso.core.train.data.corpus import CorpusError
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
 from hyso.core.train.distributed import DistContext
+from hyso.core.train.redact import redact_env
 from hyso.core.train.run_config import RunConfig, load_run_config
 from hyso.core.train.settings import TrainingSettings, resolve_settings
 
@@ -187,6 +188,7 @@ def train_from_config(
 
     settings = load_run_config(cfg)
     family = model_family(settings.model)
+    _preflight(settings)
     say = log or _to_stderr
     _set_threads(settings.training.num_threads)
     dist = init_distributed(settings.training.device, settings.training.dist_timeout_s)
@@ -226,6 +228,16 @@ def train_from_config(
     )
     _record_results(trainer, outcome, bpb_bytes, tokens_seen)
     return outcome
+
+
+def _preflight(settings: RunConfig) -> None:
+    """What can be checked before data, model or run folder exist: text that can be
+    written, the device, and a model that fits in memory."""
+    from hyso.core.train.preflight import check_device, check_model_size, check_writable_text
+
+    check_writable_text(settings.raw)
+    check_device(settings.training.device)
+    check_model_size(settings.model, settings.data.vocab_size, settings.training.device)
 
 
 def _prepare_data(
@@ -315,9 +327,13 @@ def _make_trainer(
         checkpoint_manager=checkpoints,
         logger=logger,
     )
-    raw = settings.raw
+    raw = redact_env(settings.raw, cfg)  # values read from the environment stay unresolved
     trainer.run_record.describe(  # type: ignore[union-attr]  # run_paths is given
-        model={**settings.model, "name": parts.family, "vocab_size": prepared.tokenizer.vocab_size},
+        model={
+            **(raw.get("model") or {}),
+            "name": parts.family,
+            "vocab_size": prepared.tokenizer.vocab_size,
+        },
         training=dict(raw.get("training") or {}),
         data={**(raw.get("data") or {}), **prepared.manifest_record()},
         num_parameters=parts.num_parameters,
