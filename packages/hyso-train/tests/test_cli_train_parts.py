@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from hyso.core.train.commands._common import CliError
-from hyso.core.train.commands._model import _generate_sliding, build_model, model_family
+from hyso.core.train.commands._model import (
+    _check_finite,
+    _generate_sliding,
+    build_model,
+    model_family,
+)
 from hyso.core.train.commands.train import make_optimizer, make_scheduler, predicted_bytes
 from hyso.core.train.data.windows import NextTokenWindows
 
@@ -159,3 +164,13 @@ def test_predicted_bytes_are_the_targets_text_with_eos_as_newline() -> None:
     windows = NextTokenWindows(torch.tensor(ids), 3)  # targets: ids[1:7]; "f" is the tail
     assert windows.num_targets == 6
     assert predicted_bytes(windows, _ByteTokenizer()) == b"abc\ndabe"
+
+
+def test_weights_that_diverged_are_refused_by_name(tmp_path) -> None:
+    model = build_model({"name": "decoder_only", "dim": 16, "layers": 1, "num_heads": 2}, 50)
+    _check_finite(model, tmp_path)  # a healthy model passes
+    name, tensor = next((n, t) for n, t in model.state_dict().items() if "mlp" in n)
+    with torch.no_grad():
+        tensor.view(-1)[3] = float("nan")
+    with pytest.raises(CliError, match=f"non-finite values in '{name}'"):
+        _check_finite(model, tmp_path)

@@ -13,7 +13,6 @@ from hyso.core.train.commands._common import CliError, require_tokenizer
 
 __all__ = [
     "MODEL_FAMILIES",
-    "TOKENIZER_FILE",
     "LoadedRun",
     "build_model",
     "load_run",
@@ -21,7 +20,6 @@ __all__ = [
     "sample_text",
 ]
 
-TOKENIZER_FILE = "tokenizer.json"
 # The families ``hyso train`` knows how to train (the model classes come from hyso-models).
 MODEL_FAMILIES = ("decoder_only", "encoder_only")
 
@@ -59,11 +57,11 @@ class LoadedRun:
 def load_run(run_dir: Path) -> LoadedRun:
     """Load ``run_dir``'s config.yaml, tokenizer and best checkpoint (CPU, eval mode)."""
     from hyso.core.config import load_config
-    from hyso.core.storage import CheckpointConfig, CheckpointManager
+    from hyso.core.storage import CheckpointConfig, CheckpointManager, RunPaths
 
     tok_mod = require_tokenizer()
-    config_path = run_dir / "config.yaml"
-    tok_path = run_dir / "artifacts" / TOKENIZER_FILE
+    paths = RunPaths.for_run_dir(run_dir)
+    config_path, tok_path = paths.config_path, paths.tokenizer_path
     for path in (config_path, tok_path):
         if not path.is_file():
             raise CliError(f"{run_dir} has no {path.relative_to(run_dir)}: not a hyso train run")
@@ -73,15 +71,26 @@ def load_run(run_dir: Path) -> LoadedRun:
     model = build_model(model_cfg, tokenizer.vocab_size)
     manager = CheckpointManager(
         CheckpointConfig.from_dir(
-            directory=run_dir / "checkpoints", best_metric_name="val_loss", best_mode="min"
+            directory=paths.checkpoints_dir, best_metric_name="val_loss", best_mode="min"
         )
     )
     checkpoint = manager.load_best(map_location="cpu") or manager.load_latest(map_location="cpu")
     if checkpoint is None:
-        raise CliError(f"{run_dir / 'checkpoints'} holds no checkpoint to load")
+        raise CliError(f"{paths.checkpoints_dir} holds no checkpoint to load")
     manager.restore_objects(checkpoint, model, restore_rng=False)
+    _check_finite(model, paths.checkpoints_dir)
     model.eval()
     return LoadedRun(run_dir, cfg, tokenizer, model, checkpoint)
+
+
+def _check_finite(model: torch.nn.Module, where: Path) -> None:
+    """Refuse weights holding NaN or infinity (a run that diverged before it was saved)."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CliError(
+                f"the checkpoint in {where} holds non-finite values in {name!r}: "
+                "the run diverged before it was saved"
+            )
 
 
 def sample_text(
