@@ -1,0 +1,117 @@
+"""What hyso-config refuses to read: the size and depth limits, and text it cannot save.
+
+Config files, overrides and environment values may come from careless or hostile
+hands, so everything that could grow without bound is bounded, and each check runs
+before the step that would recurse or allocate without limit. Every limit raises a
+``ConfigError`` naming the file, override or key at fault. The figures are far
+beyond what a training config needs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILES",
+    "MAX_FILE_BYTES",
+    "MAX_INTERPOLATED_CHARS",
+    "MAX_SWEEP_POINTS",
+    "MAX_VALUES",
+    "bracket_depth",
+    "check_depth_of_text",
+    "check_text",
+    "check_tree",
+    "has_surrogate",
+]
+
+MAX_DEPTH = 100
+"""Levels of nested mappings and lists in a config (the top-level mapping is level 1)."""
+MAX_VALUES = 1_000_000
+"""Values in one parsed document or one resolved config, counted with aliases and
+``${...}`` references expanded."""
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""Bytes in one config file (a regular file; FIFOs and devices are refused)."""
+MAX_FILES = 100
+"""Files read to load one config: the file and its ``_base_`` files, counted each time read."""
+MAX_INTERPOLATED_CHARS = 10_000_000
+"""Characters of text that ``${...}`` interpolation may build into one config."""
+MAX_SWEEP_POINTS = 10_000
+"""Points in one sweep grid (the product of the list lengths)."""
+
+_BRACKETS = re.compile(r"[\[\](){}]")
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (``\\udc80``), which UTF-8 cannot encode."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def check_text(text: str, where: str) -> None:
+    """Refuse text with a lone surrogate: it cannot be written to a file or a log."""
+    if has_surrogate(text):
+        pos = _SURROGATE.search(text).start()  # type: ignore[union-attr]
+        raise ConfigError(
+            f"{where}: holds the lone surrogate {text[pos]!r} at character {pos}, which is "
+            "not valid Unicode text (an undecodable byte?); give UTF-8 text"
+        )
+
+
+def bracket_depth(text: str, *, json: bool = False) -> int:
+    """The deepest nesting of brackets in ``text``: an upper bound of the nesting of the
+    value it spells (Python literal, YAML flow, or JSON where ``json`` skips strings)."""
+    opened = text.count("[") + text.count("{") + (0 if json else text.count("("))
+    if opened <= MAX_DEPTH:  # the common case: too few brackets to matter
+        return opened
+    depth = deepest = 0
+    tokens = _JSON_TOKENS if json else _BRACKETS
+    for match in tokens.finditer(text):
+        token = match.group(0)
+        if token in "[({":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "])}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def check_depth_of_text(text: str, where: str, *, json: bool = False) -> None:
+    """Refuse ``text`` whose brackets nest deeper than ``MAX_DEPTH``, before parsing it."""
+    depth = bracket_depth(text, json=json)
+    if depth > MAX_DEPTH:
+        raise ConfigError(
+            f"{where}: nests {depth} levels deep, more than the {MAX_DEPTH} levels a config "
+            "may hold; flatten it"
+        )
+
+
+def check_tree(data: Any, where: str, *, max_values: int = MAX_VALUES, start: int = 1) -> int:
+    """Refuse a parsed tree deeper than ``MAX_DEPTH`` or holding more than ``max_values``
+    values (shared parts counted each time they appear). Iterative, so a deep or
+    self-containing tree cannot exhaust the stack. Returns the number of values."""
+    count = 0
+    stack = [(data, start)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(
+                f"{where}: nests more than {MAX_DEPTH} levels deep (mappings and lists inside "
+                "each other, counting aliases and ${...} references); flatten it"
+            )
+        children = node.values() if isinstance(node, dict) else node
+        count += len(children)
+        if count > max_values:
+            raise ConfigError(
+                f"{where}: expands to more than {max_values:,} values (through YAML aliases "
+                "or ${...} references that repeat a section?); config files are expected "
+                "to be far smaller"
+            )
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return count
