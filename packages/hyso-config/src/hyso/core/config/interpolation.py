@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import Config, suggest_key, to_plain
 from .errors import ConfigError, a_kind
-from .limits import MAX_DEPTH, MAX_INTERPOLATED_CHARS, MAX_VALUES, check_tree
+from .limits import MAX_DEPTH, MAX_INTERPOLATED_CHARS, check_tree
 from .values import parse_value
 
 __all__ = [
@@ -94,18 +94,24 @@ def resolve(tree: dict[str, Any], *, keep_env: bool = False) -> dict[str, Any]:
     """A new plain tree with every interpolation in ``tree`` replaced by its value.
 
     Parts referenced more than once may be shared (wrap or copy the result before
-    changing it). Refused with a ``ConfigError`` naming the key: a tree or result
-    nested deeper than ``MAX_DEPTH``, a result of more than ``MAX_VALUES`` values,
+    changing it). Refused with a ``ConfigError`` naming the key: references chained
+    or a result nested deeper than ``MAX_DEPTH``, a result of more than ``MAX_VALUES`` values,
     more than ``MAX_INTERPOLATED_CHARS`` characters built into text. With
     ``keep_env``, each ``${env:...}`` (and text or values built from one) stays as
     written: strings holding one are :class:`EnvText`.
     """
-    check_tree(tree, "the config")
-    result = _Resolver(tree, keep_env).resolve_all()
-    budget = MAX_VALUES
-    for key, value in result.items():
-        if isinstance(value, (dict, list)):
-            budget -= check_tree(value, f"key '{key}'", max_values=budget, start=2)
+    resolver = _Resolver(tree, keep_env)
+    result = resolver.resolve_all()
+    if not resolver.expanded:  # the result has the shape of ``tree``, checked on input
+        return result
+    try:
+        check_tree(result, "the config")
+    except ConfigError:  # again, key by key, to name the key at fault
+        counted = len(result)
+        for key, value in result.items():
+            if isinstance(value, (dict, list)):
+                counted = check_tree(value, f"key '{key}'", start=2, counted=counted)
+        raise
     return result
 
 
@@ -135,6 +141,7 @@ class _Resolver:
         self.done: dict[tuple[str, ...], Any] = {}
         self.active: list[tuple[str, ...]] = []
         self.chars = 0  # characters built into text so far (MAX_INTERPOLATED_CHARS)
+        self.expanded = False  # whether a reference put a section or list in another place
 
     def resolve_all(self) -> dict[str, Any]:
         return {key: self.resolve_path((key,)) for key in self.root}
@@ -201,6 +208,8 @@ class _Resolver:
                 )
             value = self.reference(match.group(1).strip(), where)
             if token == text:
+                if isinstance(value, (dict, list)):
+                    self.expanded = True
                 return value
             if isinstance(value, (dict, list)):
                 raise ConfigError(

@@ -90,28 +90,34 @@ def check_depth_of_text(text: str, where: str, *, json: bool = False) -> None:
         )
 
 
-def check_tree(data: Any, where: str, *, max_values: int = MAX_VALUES, start: int = 1) -> int:
+def check_tree(
+    data: Any, where: str, *, max_values: int = MAX_VALUES, start: int = 1, counted: int = 0
+) -> int:
     """Refuse a parsed tree deeper than ``MAX_DEPTH`` or holding more than ``max_values``
     values (shared parts counted each time they appear). Iterative, so a deep or
-    self-containing tree cannot exhaust the stack. Returns the number of values."""
-    count = 0
-    stack = [(data, start)]
-    while stack:
-        node, depth = stack.pop()
+    self-containing tree cannot exhaust the stack. ``start`` is the level of ``data``,
+    ``counted`` the values already counted elsewhere; returns ``counted`` plus the
+    values of ``data``."""
+    count = counted
+    level, depth = [data], start
+    while level:  # breadth first, one level of nesting at a time
         if depth > MAX_DEPTH:
             raise ConfigError(
                 f"{where}: nests more than {MAX_DEPTH} levels deep (mappings and lists inside "
                 "each other, counting aliases and ${...} references); flatten it"
             )
-        children = node.values() if isinstance(node, dict) else node
-        count += len(children)
-        if count > max_values:
-            raise ConfigError(
-                f"{where}: expands to more than {max_values:,} values (through YAML aliases "
-                "or ${...} references that repeat a section?); config files are expected "
-                "to be far smaller"
-            )
-        for child in children:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            count += len(children)
+            if count > max_values:
+                raise ConfigError(
+                    f"{where}: expands to more than {max_values:,} values (through YAML "
+                    "aliases or ${...} references that repeat a section?); config files "
+                    "are expected to be far smaller"
+                )
+            for child in children:
+                if isinstance(child, (dict, list)):
+                    below.append(child)
+        level, depth = below, depth + 1
     return count

@@ -170,7 +170,18 @@ def _read_regular(file: Path) -> bytes:
                 "must be regular files",
                 path=str(file),
             )
-        data = handle.read(MAX_FILE_BYTES + 1)
+        # Read what fstat promises, then on in chunks: the file may grow, and a
+        # buffer of the full limit is never allocated for a small file.
+        limit, size = MAX_FILE_BYTES + 1, min(info.st_size, MAX_FILE_BYTES) + 1
+        chunks: list[bytes] = []
+        total = 0
+        while total < limit:
+            chunk = handle.read(min(size, limit - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total, size = total + len(chunk), 1 << 16
+        data = b"".join(chunks)
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(
             f"{file}: larger than {MAX_FILE_BYTES:,} bytes, the most a config file may hold",

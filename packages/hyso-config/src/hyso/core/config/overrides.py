@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from .config import Config, suggest_key, to_plain
 from .errors import ConfigError, a_kind, short
 from .interpolation import escape_tree, resolve
-from .limits import MAX_DEPTH, check_text
+from .limits import MAX_DEPTH, check_text, check_tree
 from .merge import strip_markers, typed_value
 from .values import parse_value
 
@@ -164,6 +164,8 @@ def _check_key(key: str, text: str) -> None:
 
 def _apply(tree: dict[str, Any], ov: Override) -> None:
     parts = ov.key.split(".")
+    if isinstance(ov.value, (dict, list)):  # the section it lands in counts too
+        check_tree(ov.value, f"override {short(ov.text, 100)}", start=len(parts) + 1)
     node = tree
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
