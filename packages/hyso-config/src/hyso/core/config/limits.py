@@ -42,20 +42,21 @@ MAX_INTERPOLATED_CHARS = 10_000_000
 MAX_SWEEP_POINTS = 10_000
 """Points in one sweep grid (the product of the list lengths)."""
 
-_BRACKETS = re.compile(r"[\[\](){}]")
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Patterns compiled on first use (``re`` caches them), so importing stays cheap.
+_BRACKETS = r"[\[\](){}]"
+_JSON_TOKENS = r'"(?:[^"\\]|\\.)*"|[\[\]{}]'
+_SURROGATE = "[\ud800-\udfff]"
 
 
 def has_surrogate(text: str) -> bool:
     """Whether ``text`` holds a lone surrogate (``\\udc80``), which UTF-8 cannot encode."""
-    return not text.isascii() and _SURROGATE.search(text) is not None
+    return not text.isascii() and re.search(_SURROGATE, text) is not None
 
 
 def check_text(text: str, where: str) -> None:
     """Refuse text with a lone surrogate: it cannot be written to a file or a log."""
     if has_surrogate(text):
-        pos = _SURROGATE.search(text).start()  # type: ignore[union-attr]
+        pos = re.search(_SURROGATE, text).start()  # type: ignore[union-attr]
         raise ConfigError(
             f"{where}: holds the lone surrogate {text[pos]!r} at character {pos}, which is "
             "not valid Unicode text (an undecodable byte?); give UTF-8 text"
@@ -69,8 +70,7 @@ def bracket_depth(text: str, *, json: bool = False) -> int:
     if opened <= MAX_DEPTH:  # the common case: too few brackets to matter
         return opened
     depth = deepest = 0
-    tokens = _JSON_TOKENS if json else _BRACKETS
-    for match in tokens.finditer(text):
+    for match in re.finditer(_JSON_TOKENS if json else _BRACKETS, text, re.DOTALL):
         token = match.group(0)
         if token in "[({":
             depth += 1
