@@ -23,6 +23,7 @@ __all__ = [
     "load_config_with_overrides",
     "load_raw",
     "parse_text",
+    "read_config_text",
 ]
 
 BASE_KEY = "_base_"
@@ -53,7 +54,7 @@ def load_config_with_overrides(
             f"override_pairs must be a list of 'key=value' strings, got the single string "
             f"{override_pairs!r}: wrap it in a list"
         )
-    raw = load_raw(path, _reads=[0])
+    raw = load_raw(path)
     return build_config(raw, list(override_pairs or []), source=os.fspath(path))
 
 
