@@ -4,6 +4,10 @@ A string that is exactly one ``${...}`` takes the referenced value with its type
 (a float stays a float, a section stays a section); inside longer text the value
 is formatted into the string. ``\\${`` is a literal ``${``. Environment values and
 defaults are parsed like override values (``32`` is an int, ``abc`` a string).
+
+Resolution is bounded (``limits``): reference chains, the text built and the values
+copied by references. ``to_dict_env_unresolved`` resolves everything except the
+environment, for saving a config without the secrets it read.
 """
 
 from __future__ import annotations
