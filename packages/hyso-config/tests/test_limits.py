@@ -53,7 +53,7 @@ def test_depth_of_override_values_counts_the_key(tmp_path: Path) -> None:
     assert apply_overrides(cfg, [fits]).a.b == _nested_list(MAX_DEPTH - 2)
     with pytest.raises(ConfigError, match=r"override 'a\.b=\[\[\[.*nests more than 100"):
         apply_overrides(cfg, ["a.b=" + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)])
-    with pytest.raises(ConfigError, match=r"nests 101 levels deep"):
+    with pytest.raises(ConfigError, match=r"override .x.: nests more than 100 levels deep"):
         parse_value("[" * 101 + "]" * 101, where="override 'x'")
 
 

@@ -43,8 +43,8 @@ MAX_SWEEP_POINTS = 10_000
 """Points in one sweep grid (the product of the list lengths)."""
 
 # Patterns compiled on first use (``re`` caches them), so importing stays cheap.
-_BRACKETS = r"[\[\](){}]"
-_JSON_TOKENS = r'"(?:[^"\\]|\\.)*"|[\[\]{}]'
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_NOT_BRACKETS = r"[^\[\](){}]+"
 _SURROGATE = "[\ud800-\udfff]"
 
 
@@ -64,19 +64,24 @@ def check_text(text: str, where: str) -> None:
 
 
 def bracket_depth(text: str, *, json: bool = False) -> int:
-    """The deepest nesting of brackets in ``text``: an upper bound of the nesting of the
-    value it spells (Python literal, YAML flow, or JSON where ``json`` skips strings)."""
-    opened = text.count("[") + text.count("{") + (0 if json else text.count("("))
+    """An upper bound of the nesting of the value ``text`` spells (a Python literal, YAML
+    flow, or JSON where ``json`` skips strings), from its brackets; the scan stops at
+    ``MAX_DEPTH + 1``."""
+    opened = text.count("[") + text.count("{") + text.count("(")
     if opened <= MAX_DEPTH:  # the common case: too few brackets to matter
         return opened
+    if json:
+        text = re.sub(_JSON_STRING, "", text, flags=re.DOTALL)
     depth = deepest = 0
-    for match in re.finditer(_JSON_TOKENS if json else _BRACKETS, text, re.DOTALL):
-        token = match.group(0)
-        if token in "[({":
+    for char in re.sub(_NOT_BRACKETS, "", text):
+        if char in "[({":
             depth += 1
-            deepest = max(deepest, depth)
-        elif token in "])}":
-            depth = max(depth - 1, 0)
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    break
+        elif depth:
+            depth -= 1
     return deepest
 
 
@@ -85,8 +90,8 @@ def check_depth_of_text(text: str, where: str, *, json: bool = False) -> None:
     depth = bracket_depth(text, json=json)
     if depth > MAX_DEPTH:
         raise ConfigError(
-            f"{where}: nests {depth} levels deep, more than the {MAX_DEPTH} levels a config "
-            "may hold; flatten it"
+            f"{where}: nests more than {MAX_DEPTH} levels deep (counted from its brackets); "
+            "flatten it"
         )
 
 
