@@ -8,7 +8,10 @@ Differences from ``yaml.safe_load``, each fixing a trap users fall into:
   boolean, YAML 1.2 a string): write ``true``/``false`` or quote them;
 - ``1:30`` and ``2024-01-01`` stay strings (no base-60 numbers, no dates);
 - keys must be strings; tags that build other types (``!!python/object``,
-  ``!!binary``, ``!!set``, ``!!timestamp``...) are refused.
+  ``!!binary``, ``!!set``, ``!!timestamp``...) are refused;
+- a document nested deeper than ``limits.MAX_DEPTH`` or expanding (through aliases)
+  to more than ``limits.MAX_VALUES`` values is refused before anything recurses
+  over it.
 
 Errors are ``yaml.MarkedYAMLError`` subclasses carrying line and column; the
 loader turns them into ``ConfigError``. This module imports PyYAML, so it is only
