@@ -29,6 +29,7 @@ __all__ = [
     "save_config",
     "save_run_config",
     "sweep_label",
+    "to_dict_env_unresolved",
 ]
 
 _LAZY = {
@@ -45,11 +46,12 @@ _LAZY = {
     "save_config": "io",
     "save_run_config": "io",
     "sweep_label": "sweep",
+    "to_dict_env_unresolved": "interpolation",
 }
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .interpolation import resolve_interpolations
+    from .interpolation import resolve_interpolations, to_dict_env_unresolved
     from .io import load_run_overrides, save_config, save_run_config
     from .loader import load_config, load_config_with_overrides
     from .merge import merge_config

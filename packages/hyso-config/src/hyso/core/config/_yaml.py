@@ -8,7 +8,10 @@ Differences from ``yaml.safe_load``, each fixing a trap users fall into:
   boolean, YAML 1.2 a string): write ``true``/``false`` or quote them;
 - ``1:30`` and ``2024-01-01`` stay strings (no base-60 numbers, no dates);
 - keys must be strings; tags that build other types (``!!python/object``,
-  ``!!binary``, ``!!set``, ``!!timestamp``...) are refused.
+  ``!!binary``, ``!!set``, ``!!timestamp``...) are refused;
+- a document nested deeper than ``limits.MAX_DEPTH`` or expanding (through aliases)
+  to more than ``limits.MAX_VALUES`` values is refused before anything recurses
+  over it.
 
 Errors are ``yaml.MarkedYAMLError`` subclasses carrying line and column; the
 loader turns them into ``ConfigError``. This module imports PyYAML, so it is only
@@ -22,15 +25,18 @@ import re
 from typing import Any, ClassVar
 
 import yaml
+from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
-from yaml.nodes import MappingNode
+from yaml.nodes import MappingNode, ScalarNode
+
+from .errors import short
+from .limits import MAX_DEPTH, MAX_VALUES, check_tree
 
 __all__ = ["HysoDumper", "HysoLoader", "dump_yaml", "load_yaml"]
 
 _TAG = "tag:yaml.org,2002:"
 _AMBIGUOUS_TAG = "tag:hyso,2026:ambiguous-bool"
 _DIGITS = r"[0-9](?:_?[0-9])*"
-MAX_VALUES = 1_000_000
 _FOLDED = frozenset("\r\x85\u2028\u2029")
 _EXP = r"(?:[eE][-+]?[0-9]+)"
 
@@ -66,6 +72,14 @@ class HysoLoader(_Base):  # type: ignore[misc, valid-type]
             for key_node, _ in node.value:
                 if key_node.tag == _TAG + "merge":
                     continue
+                if not isinstance(key_node, ScalarNode):
+                    kind = "mapping" if isinstance(key_node, MappingNode) else "list"
+                    raise ConstructorError(
+                        None,
+                        None,
+                        f"a key is a {kind}; config keys must be strings",
+                        key_node.start_mark,
+                    )
                 key = self.construct_object(key_node, deep=True)
                 if not isinstance(key, str):
                     raise ConstructorError(
@@ -86,6 +100,34 @@ class HysoLoader(_Base):  # type: ignore[misc, valid-type]
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
+    def flatten_mapping(self, node: Any) -> None:
+        # ``<<`` merge keys are flattened recursively, one level per chained merge.
+        self._merge_depth = getattr(self, "_merge_depth", 0) + 1
+        try:
+            if self._merge_depth > MAX_DEPTH:
+                raise ConstructorError(
+                    None, None, f"'<<' merges chain more than {MAX_DEPTH} deep", node.start_mark
+                )
+            super().flatten_mapping(node)
+        finally:
+            self._merge_depth -= 1
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # Only the pure-Python loader composes here (recursively); libyaml stops at
+        # 1000 levels itself, and ``load_yaml`` checks the built tree against MAX_DEPTH.
+        self._compose_depth = getattr(self, "_compose_depth", 0) + 1
+        try:
+            if self._compose_depth > MAX_DEPTH:
+                raise ComposerError(
+                    None,
+                    None,
+                    f"the document nests more than {MAX_DEPTH} levels deep; flatten it",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._compose_depth -= 1
+
     def construct_undefined(self, node: Any) -> Any:
         raise ConstructorError(
             None,
@@ -101,7 +143,9 @@ def _construct_int(loader: HysoLoader, node: Any) -> int:
     try:
         return int(str(text).replace("_", ""), 0)
     except ValueError:
-        raise ConstructorError(None, None, f"{text!r} is not an integer", node.start_mark) from None
+        raise ConstructorError(
+            None, None, f"{short(text)} is not an integer (at most 4300 digits)", node.start_mark
+        ) from None
 
 
 def _construct_float(loader: HysoLoader, node: Any) -> float:
@@ -116,7 +160,9 @@ def _construct_float(loader: HysoLoader, node: Any) -> float:
     try:
         return float(text.replace("_", ""))
     except ValueError:
-        raise ConstructorError(None, None, f"{text!r} is not a number", node.start_mark) from None
+        raise ConstructorError(
+            None, None, f"{short(text)} is not a number", node.start_mark
+        ) from None
 
 
 def _construct_ambiguous(loader: HysoLoader, node: Any) -> Any:
@@ -169,35 +215,22 @@ class HysoDumper(yaml.SafeDumper):
 HysoDumper.add_representer(str, HysoDumper.represent_str)
 
 
-def load_yaml(text: str, max_values: int = MAX_VALUES) -> Any:
+def load_yaml(text: str, where: str = "YAML text", max_values: int = MAX_VALUES) -> Any:
     """Parse one YAML document with ``HysoLoader`` (raises ``yaml.YAMLError``).
 
-    Aliases may repeat a node many times over ("billion laughs"); a document that
-    expands to more than ``max_values`` values is refused before anything copies it.
+    Aliases may repeat a node many times over ("billion laughs") or nest it in
+    itself; a document deeper than ``MAX_DEPTH`` or expanding to more than
+    ``max_values`` values is refused (a ``ConfigError`` naming ``where``) before
+    anything walks it recursively.
     """
     loader = HysoLoader(text)
     try:
         data = loader.get_single_data()
     finally:
         loader.dispose()
-    _check_size(data, max_values)
+    if isinstance(data, (dict, list)):
+        check_tree(data, where, max_values=max_values)
     return data
-
-
-def _check_size(data: Any, limit: int) -> None:
-    count, stack = 0, [data]
-    while stack:
-        item = stack.pop()
-        count += 1
-        if count > limit:
-            raise yaml.YAMLError(
-                f"the document expands to more than {limit:,} values (through aliases?); "
-                "config files are expected to be far smaller"
-            )
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 def dump_yaml(data: Any, *, flow: bool = False) -> str:

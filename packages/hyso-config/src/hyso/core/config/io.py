@@ -9,8 +9,9 @@ from typing import Any
 
 from .config import Config, get_overrides, get_source, to_plain
 from .errors import ConfigError, a_kind
-from .interpolation import escape_tree
-from .loader import FORMAT_KEY, FORMAT_VERSION, SUFFIXES, parse_text
+from .interpolation import escape_tree, to_dict_env_unresolved
+from .limits import has_surrogate
+from .loader import FORMAT_KEY, FORMAT_VERSION, SUFFIXES, parse_text, read_config_text
 
 __all__ = [
     "OVERRIDES_FILE",
@@ -23,11 +24,14 @@ __all__ = [
 OVERRIDES_FILE = "overrides.yaml"
 
 
-def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
+def save_config(cfg: Any, path: str | os.PathLike[str], *, resolve_env: bool = False) -> Path:
     """Write ``cfg`` to ``path`` as YAML or JSON (by suffix), atomically.
 
     ``cfg`` may be a ``Config``, any mapping or an object with ``to_dict()``.
-    ``load_config(path)`` gives back an equal config. Returns the path written.
+    ``load_config(path)`` gives back an equal config. ``${env:...}`` interpolations of
+    a loaded ``Config`` are written as they stand in its source (so secrets read
+    from the environment stay out of the file) unless ``resolve_env``; loading the
+    file reads the environment again. Returns the path written.
     """
     file = Path(path)
     suffix = file.suffix.lower()
@@ -36,7 +40,12 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> Path:
     data = _plain_config(cfg)
     if FORMAT_KEY in data:
         raise ConfigError(f"{file}: '{FORMAT_KEY}' is reserved for the file format; rename it")
-    body = {FORMAT_KEY: FORMAT_VERSION, **escape_tree(data)}
+    _refuse_surrogates(data, file)
+    if resolve_env or not isinstance(cfg, Config):
+        data = escape_tree(data)
+    else:
+        data = to_dict_env_unresolved(cfg, saved=True)
+    body = {FORMAT_KEY: FORMAT_VERSION, **data}
     if suffix == ".json":
         import json
 
@@ -54,8 +63,13 @@ def save_run_config(
     path: str | os.PathLike[str],
     overrides: Iterable[str] | None = None,
     source: str | os.PathLike[str] | None = None,
+    *,
+    resolve_env: bool = False,
 ) -> list[Path]:
     """Save the resolved config to ``path`` and, beside it, ``overrides.yaml``.
+
+    ``${env:...}`` interpolations stay unresolved in ``path`` unless ``resolve_env``
+    (see :func:`save_config`).
 
     ``overrides.yaml`` records ``format_version``, the source config file and the
     override strings, so ``load_config_with_overrides(source, overrides)``
@@ -78,7 +92,7 @@ def save_run_config(
     record = {"format_version": FORMAT_VERSION, "source": src, "overrides": texts}
     from ._yaml import dump_yaml
 
-    save_config(cfg, file)
+    save_config(cfg, file, resolve_env=resolve_env)
     atomic_write_text(record_path, dump_yaml(record))
     return [file, record_path]
 
@@ -89,9 +103,9 @@ def load_run_overrides(path: str | os.PathLike[str]) -> dict[str, Any]:
     if file.is_dir():
         file = file / OVERRIDES_FILE
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read overrides record {file}: {exc.strerror}") from None
+        text = read_config_text(file)
+    except ConfigError as exc:
+        raise ConfigError(f"cannot read overrides record {file}: {exc}") from None
     record = parse_text(text, file)
     version = record.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
@@ -134,6 +148,23 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _refuse_surrogates(data: Any, file: Path, path: str = "") -> None:
+    if isinstance(data, str):
+        if has_surrogate(data):
+            raise ConfigError(
+                f"{file}: key '{path}' holds text with a lone surrogate, which cannot be "
+                "written as UTF-8; give valid Unicode text"
+            )
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            sub = f"{path}.{key}" if path else key
+            _refuse_surrogates(key, file, sub)
+            _refuse_surrogates(value, file, sub)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _refuse_surrogates(value, file, f"{path}[{i}]")
 
 
 def _plain_config(cfg: Any) -> dict[str, Any]:

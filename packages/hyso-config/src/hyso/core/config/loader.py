@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import ConfigError, a_kind
+from .errors import ConfigError, a_kind, short
+from .limits import MAX_FILE_BYTES, MAX_FILES, check_depth_of_text, check_tree, has_surrogate
 from .merge import REPLACE_KEY, deep_merge, strip_markers
 from .overrides import build_config
 
@@ -21,12 +23,14 @@ __all__ = [
     "load_config_with_overrides",
     "load_raw",
     "parse_text",
+    "read_config_text",
 ]
 
 BASE_KEY = "_base_"
 FORMAT_KEY = "_format_version_"
 FORMAT_VERSION = 1
 SUFFIXES = (".yaml", ".yml", ".json")
+_SURROGATE_ESCAPE = r"\\u[dD][89a-fA-F]"  # a JSON escape of a surrogate (maybe paired)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -54,10 +58,23 @@ def load_config_with_overrides(
     return build_config(raw, list(override_pairs or []), source=os.fspath(path))
 
 
-def load_raw(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The composed, unresolved tree of ``path``: its bases merged, markers removed."""
+def load_raw(
+    path: str | os.PathLike[str], _chain: tuple[Path, ...] = (), _reads: list[int] | None = None
+) -> dict[str, Any]:
+    """The composed, unresolved tree of ``path``: its bases merged, markers removed.
+
+    At most ``MAX_FILES`` files are read for one call (``_reads`` counts them).
+    """
     file = Path(path)
-    data = parse_text(_read(file, _chain), file)
+    reads = [0] if _reads is None else _reads
+    reads[0] += 1
+    if reads[0] > MAX_FILES:
+        raise ConfigError(
+            f"{file}: loading this config reads more than {MAX_FILES} files through "
+            f"{BASE_KEY} (a base listed many times over?); compose fewer files",
+            path=str(file),
+        )
+    data = parse_text(read_config_text(file, _chain), file)
     version = data.pop(FORMAT_KEY, FORMAT_VERSION)
     if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
         raise ConfigError(
@@ -82,7 +99,7 @@ def load_raw(path: str | os.PathLike[str], _chain: tuple[Path, ...] = ()) -> dic
         if resolved in _chain or resolved == here:
             cycle = " -> ".join(str(p) for p in (*_chain, here, resolved))
             raise ConfigError(f"{BASE_KEY} cycle: {cycle}", path=str(file))
-        merged = deep_merge(merged, load_raw(base, (*_chain, here)))
+        merged = deep_merge(merged, load_raw(base, (*_chain, here), reads))
     return deep_merge(merged, data)
 
 
@@ -109,23 +126,69 @@ def parse_text(text: str, file: Path) -> dict[str, Any]:
     return data
 
 
-def _read(file: Path, chain: tuple[Path, ...]) -> str:
+def read_config_text(file: Path, chain: tuple[Path, ...] = ()) -> str:
+    """The UTF-8 text of config file ``file``: a regular file of at most ``MAX_FILE_BYTES``.
+
+    A FIFO, a device (``/dev/zero``) or a socket is refused without reading from it
+    (opened non-blocking, checked with ``fstat``); the read is bounded.
+    """
     if file.suffix.lower() not in SUFFIXES:
         raise ConfigError(
             f"{file}: unsupported suffix '{file.suffix}'; use .yaml, .yml or .json",
             path=str(file),
         )
     try:
-        return file.read_text(encoding="utf-8")
+        data = _read_regular(file)
     except FileNotFoundError:
         who = f" (listed in {BASE_KEY} of {chain[-1]})" if chain else ""
         raise ConfigError(f"config file {file} does not exist{who}", path=str(file)) from None
     except IsADirectoryError:
         raise ConfigError(f"{file} is a folder, not a config file", path=str(file)) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {file}: {exc.strerror}", path=str(file)
+        ) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{file}: not UTF-8 text (bad byte at offset {exc.start})", path=str(file)
         ) from None
+
+
+def _read_regular(file: Path) -> bytes:
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(file, flags)
+    with open(fd, "rb", closefd=True) as handle:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(file)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"{file} is not a regular file (a FIFO, device or socket); config files "
+                "must be regular files",
+                path=str(file),
+            )
+        # Read what fstat promises, then on in chunks: the file may grow, and a
+        # buffer of the full limit is never allocated for a small file.
+        limit, size = MAX_FILE_BYTES + 1, min(info.st_size, MAX_FILE_BYTES) + 1
+        chunks: list[bytes] = []
+        total = 0
+        while total < limit:
+            chunk = handle.read(min(size, limit - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total, size = total + len(chunk), 1 << 16
+        data = b"".join(chunks)
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"{file}: larger than {MAX_FILE_BYTES:,} bytes, the most a config file may hold",
+            path=str(file),
+        )
+    return data
 
 
 def _parse_yaml(text: str, file: Path) -> Any:
@@ -134,7 +197,7 @@ def _parse_yaml(text: str, file: Path) -> Any:
     from ._yaml import load_yaml
 
     try:
-        return load_yaml(text)
+        return load_yaml(text, str(file))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -169,8 +232,9 @@ def _parse_json(text: str, file: Path) -> Any:
             out[key] = value
         return out
 
+    check_depth_of_text(text, str(file), json=True)
     try:
-        return json.loads(text, object_pairs_hook=pairs)
+        data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{file}, line {exc.lineno}, column {exc.colno}: {exc.msg}",
@@ -178,6 +242,30 @@ def _parse_json(text: str, file: Path) -> Any:
             line=exc.lineno,
             column=exc.colno,
         ) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"{file}: {str(exc)[:200]}", path=str(file)) from None
+    if isinstance(data, (dict, list)):
+        check_tree(data, str(file))
+        if "\\u" in text and re.search(_SURROGATE_ESCAPE, text):
+            _refuse_surrogates(data, file)
+    return data
+
+
+def _refuse_surrogates(data: dict[str, Any] | list[Any], file: Path) -> None:
+    stack: list[Any] = [data]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            texts = (key, value) if isinstance(key, str) else (value,)
+            if any(isinstance(t, str) and has_surrogate(t) for t in texts):
+                raise ConfigError(
+                    f"{file}: the string {short(value)} (key {key!r}) holds a lone surrogate "
+                    "escape (\\ud800-\\udfff), which is not valid Unicode text",
+                    path=str(file),
+                )
+            if isinstance(value, (dict, list)):
+                stack.append(value)
 
 
 def _base_paths(value: Any, file: Path) -> list[Path]:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from .config import Config, suggest_key, to_plain
 from .errors import ConfigError, a_kind, short
 from .interpolation import escape_tree, resolve
+from .limits import MAX_DEPTH, check_text, check_tree
 from .merge import strip_markers, typed_value
 from .values import parse_value
 
@@ -43,6 +44,7 @@ def parse_override(text: str) -> Override:
             f"an override must be a string like 'training.lr=0.001', got "
             f"{type(text).__name__} {text!r}"
         )
+    check_text(text, f"override {short(text, 100)}")
     key, eq, raw = text.partition("=")
     op = {"+": "add", "~": "delete"}.get(key[:1], "set")
     if op != "set":
@@ -61,7 +63,8 @@ def parse_override(text: str) -> Override:
             + ("" if op == "add" else f", or ~{text} to delete it")
         )
     _check_key(key, text)
-    value = parse_value(raw, where=f"override {text!r}") if op != "delete" else None
+    where = f"override {short(text, 100)}"
+    value = parse_value(raw, where=where) if op != "delete" else None
     return Override(op, key, value, text)
 
 
@@ -147,14 +150,22 @@ def _check_key(key: str, text: str) -> None:
             f"override {text!r}: key '{key}' contains whitespace; write key.path=value "
             "with no spaces around '='"
         )
-    if "" in key.split("."):
+    parts = key.split(".")
+    if "" in parts:
         raise ConfigError(
             f"override {text!r}: key '{key}' has an empty part; write dotted keys like training.lr"
+        )
+    if len(parts) > MAX_DEPTH:
+        raise ConfigError(
+            f"override {short(text)}: key has {len(parts)} parts, more than the {MAX_DEPTH} "
+            "levels a config may nest"
         )
 
 
 def _apply(tree: dict[str, Any], ov: Override) -> None:
     parts = ov.key.split(".")
+    if isinstance(ov.value, (dict, list)):  # the section it lands in counts too
+        check_tree(ov.value, f"override {short(ov.text, 100)}", start=len(parts) + 1)
     node = tree
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)

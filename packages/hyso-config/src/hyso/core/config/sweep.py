@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError
+from .limits import MAX_SWEEP_POINTS
 from .overrides import apply_overrides
 from .values import format_override
 
@@ -85,6 +86,15 @@ def _validate(spec: Any) -> tuple[list[str], list[list[Any]]]:
             )
         keys.append(key)
         grids.append(list(values))
+    total = 1
+    for values in grids:  # the size of the grid, before anything is expanded
+        total *= len(values)
+        if total > MAX_SWEEP_POINTS:
+            sizes = " x ".join(str(len(v)) for v in grids)
+            raise ConfigError(
+                f"'{SWEEP_KEY}' spans {sizes} points, more than the {MAX_SWEEP_POINTS:,} "
+                "one sweep may expand to; split it into smaller sweeps"
+            )
     return keys, grids
 
 

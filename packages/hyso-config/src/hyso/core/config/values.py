@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import to_plain
 from .errors import ConfigError, a_kind
+from .limits import check_depth_of_text, check_text
 
 __all__ = ["format_override", "format_value", "parse_value"]
 
@@ -28,12 +29,18 @@ _WORDS: dict[str, Any] = {
 
 
 def parse_value(text: str, where: str = "value") -> Any:
-    """Parse an override value safely: literal, true/false/null, YAML flow, else the text."""
+    """Parse an override value safely: literal, true/false/null, YAML flow, else the text.
+
+    Text with a lone surrogate, or nesting deeper than ``MAX_DEPTH``, is refused
+    (a ``ConfigError`` naming ``where``) before it is parsed.
+    """
     import ast
 
     stripped = text.strip()
     if stripped in _WORDS:
         return _WORDS[stripped]
+    check_text(text, where)
+    check_depth_of_text(stripped, where)
     try:
         value = ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -79,7 +86,7 @@ def _parse_flow(text: str, where: str) -> Any:
     from ._yaml import load_yaml
 
     try:
-        value = load_yaml(text)
+        value = load_yaml(text, where)
     except yaml.YAMLError:
         raise ConfigError(
             f"{where}: {text!r} is neither a Python literal nor a YAML flow list/mapping; "
