@@ -211,7 +211,10 @@ def test_environment_values_stay_out_of_every_run_file(space: Path, tmp_path: Pa
     assert "env:HYSO_TEST_SECRET" in (run_dir / "config.yaml").read_text()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["data"]["name"] == "${env:HYSO_TEST_SECRET}"
-    assert manifest["training"]["extra"]["url"] == "https://user:${data.name}@example.com"
+    # a value built from the environment keeps the environment reference, as config.yaml does
+    url = "https://user:${env:HYSO_TEST_SECRET}@example.com"
+    assert manifest["training"]["extra"]["url"] == url
+    assert url in (run_dir / "config.yaml").read_text()
 
 
 def test_run_files_follow_one_mode_policy(space: Path) -> None:

@@ -12,7 +12,7 @@ from hyso.core.train.preflight import (
     check_writable_text,
     estimate_parameters,
 )
-from hyso.core.train.redact import env_derived_paths, redact_env
+from hyso.core.train.redact import redact_env
 
 
 @pytest.mark.parametrize(
@@ -51,13 +51,27 @@ def test_a_missing_device_is_refused() -> None:
     check_device("cpu")
 
 
-def test_env_values_and_values_built_from_them_are_redacted() -> None:
-    from hyso.core.config import Config
+def test_env_values_and_values_built_from_them_are_redacted(tmp_path, monkeypatch) -> None:
+    from hyso.core.config import load_config
 
-    cfg = Config({"data": {"name": "tok", "url": "u:tok@h", "other": "x"}})
-    cfg._meta["raw"] = {"data": {"name": "${env:TOKEN}", "url": "u:${data.name}@h", "other": "x"}}
-    assert set(env_derived_paths(cfg._meta["raw"])) == {("data", "name"), ("data", "url")}
-    assert redact_env(cfg.to_dict(), cfg) == {
-        "data": {"name": "${env:TOKEN}", "url": "u:${data.name}@h", "other": "x"}
+    monkeypatch.setenv("HYSO_TEST_TOKEN", "s3cret")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "data: {name: '${env:HYSO_TEST_TOKEN}', url: 'u:${data.name}@h', other: x}\n"
+        "training: {lr: 0.1}\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    assert cfg.to_dict()["data"]["url"] == "u:s3cret@h"  # resolved in memory
+    redacted = redact_env(cfg.to_dict(), cfg)
+    assert "s3cret" not in repr(redacted)
+    assert redacted["data"]["name"] == "${env:HYSO_TEST_TOKEN}"
+    assert "${" in redacted["data"]["url"]
+    assert redacted["data"]["other"] == "x" and redacted["training"] == {"lr": 0.1}
+    # a derived tree (settings with defaults filled in) is redacted by key path
+    settings = {"data": {"name": "s3cret", "extra_default": 3}}
+    assert redact_env(settings, cfg)["data"] == {
+        "name": "${env:HYSO_TEST_TOKEN}",
+        "extra_default": 3,
     }
     assert redact_env({"a": 1}, {"a": 1}) == {"a": 1}  # nothing remembered: nothing to do

@@ -57,11 +57,12 @@ class RunRecord:
         paths.run_dir.mkdir(parents=True, exist_ok=True)
         written = ["manifest"]
         if config is not None:
-            from hyso.core.config import get_overrides, get_source, save_run_config
+            from hyso.core.config import Config, get_overrides, get_source, save_run_config
 
-            safe = redact_env(as_plain_dict(config), config)
+            # A loaded Config is saved by hyso-config, which writes ${env:...} unresolved.
+            tree = config if isinstance(config, Config) else as_plain_dict(config)
             saved = save_run_config(
-                safe, paths.config_path, overrides=get_overrides(config), source=get_source(config)
+                tree, paths.config_path, overrides=get_overrides(config), source=get_source(config)
             )
             apply_file_mode(*saved)
             written.insert(0, "config")
