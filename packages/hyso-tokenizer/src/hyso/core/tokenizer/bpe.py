@@ -125,9 +125,21 @@ class HysoBPETokenizer(SpecialRoles):
 
     def id_to_token(self, token_id: int) -> bytes | str:
         """The bytes of an ordinary token, or the text of a special token."""
-        self._check_ids([token_id])
         special = self._tables.special_text.get(token_id)
-        return special if special is not None else self._tables.id_bytes[token_id]
+        return special if special is not None else self._token_bytes(token_id)
+
+    def _token_bytes(self, token_id: int) -> bytes:
+        self._check_ids([token_id])
+        data = self._tables.id_bytes[token_id]
+        if data is None:
+            raise self._unused_error(token_id)
+        return data
+
+    def _unused_error(self, token_id: int) -> ValueError:
+        return ValueError(
+            f"token id {token_id} is an unused id of this vocabulary (no token has it; "
+            f"{len(self._tables.unused)} ids of {self.vocab_size} are unused)"
+        )
 
     def add_special_tokens(self, tokens: dict[str, str] | Sequence[str]) -> list[int]:
         """Add special tokens at the end of the vocabulary; return their ids."""
@@ -214,17 +226,20 @@ class HysoBPETokenizer(SpecialRoles):
         return [list(chain.from_iterable(map(get, ps))) for ps in piece_lists]
 
     def _special_re(self, allowed_special: str | Iterable[str]) -> regex.Pattern[str] | None:
-        if not allowed_special:
+        """The regex cutting out allowed special tokens and the always-matched added ones."""
+        always = self._tables.always
+        if not allowed_special and not always:
             return None
         key = allowed_special if isinstance(allowed_special, str) else frozenset(allowed_special)
         memo = self._tables.special_res
-        found = memo.get(key)
-        if found is None:
-            allowed = self._allowed(allowed_special)
-            if not allowed:
-                return None
+        if key in memo:
+            return memo[key]
+        allowed = self._allowed(allowed_special) | always if allowed_special else set(always)
+        found = None
+        if allowed:  # longest first: the leftmost-longest match, as HF's added vocabulary
             alts = "|".join(regex.escape(t) for t in sorted(allowed, key=len, reverse=True))
-            found = memo[key] = regex.compile(f"({alts})")
+            found = regex.compile(f"({alts})")
+        memo[key] = found
         return found
 
     def _allowed(self, allowed_special: str | Iterable[str]) -> set[str]:
@@ -264,8 +279,8 @@ class HysoBPETokenizer(SpecialRoles):
         return ids
 
     def _wrap(self, ids: list[int]) -> list[int]:
-        bos, eos = self.bos_token_id, self.eos_token_id
-        return ([bos] if bos is not None else []) + ids + ([eos] if eos is not None else [])
+        """``ids`` inside the model's template (BOS and EOS unless the model says otherwise)."""
+        return self._tables.prefix + ids + self._tables.suffix
 
     def encode_batch(
         self,
@@ -402,10 +417,13 @@ class HysoBPETokenizer(SpecialRoles):
             ids = ids.tolist()
         ids = ids if isinstance(ids, list) else list(ids)
         self._check_ids(ids)
-        specials = self._tables.special_text
-        if skip_special_tokens and specials:
-            ids = [i for i in ids if i not in specials]
-        data = b"".join(map(self._tables.id_bytes.__getitem__, ids))
+        skip = self._tables.skip_ids
+        if skip_special_tokens and skip:
+            ids = [i for i in ids if i not in skip]
+        try:
+            data = b"".join(map(self._tables.id_bytes.__getitem__, ids))  # type: ignore[arg-type]
+        except TypeError:  # None: an unused id
+            raise self._unused_error(next(i for i in ids if i in self._tables.unused)) from None
         return data.decode("utf-8", errors="replace")
 
     def decode_batch(
@@ -419,14 +437,14 @@ class HysoBPETokenizer(SpecialRoles):
     def stream_decoder(self, skip_special_tokens: bool = False) -> StreamDecoder:
         """A decoder fed one id at a time that yields only complete characters."""
 
-        def token_bytes(token_id: int) -> bytes:
-            self._check_ids([token_id])
-            return self._tables.id_bytes[token_id]
+        texts, skip = self._tables.special_text, self._tables.skip_ids
 
         def special_text(token_id: int) -> str | None:
-            return self._tables.special_text.get(token_id)
+            if skip_special_tokens and token_id in skip:
+                return ""  # ends a pending character, adds nothing
+            return texts.get(token_id)
 
-        return StreamDecoder(token_bytes, special_text, skip_special_tokens)
+        return StreamDecoder(self._token_bytes, special_text)
 
     # ------------------------------------------------------------ files (see serialization)
 
