@@ -463,12 +463,23 @@ class HysoBPETokenizer(SpecialRoles):
         return cls(**files.read_bpe_json(Path(path)))
 
     def to_hf(self, path: str | os.PathLike[str]) -> Path:
-        """Write an HF ``tokenizer.json`` giving identical ids; return the path."""
-        return files.write_hf_json(Path(path), self.model, **self._settings())
+        """Write HF files giving identical ids; return ``path``.
+
+        A path ending in ``.json`` gets a bare ``tokenizer.json`` (with a
+        post-processor only when the model has a template); any other path is a
+        folder that gets ``tokenizer.json`` with this tokenizer's BOS/EOS
+        template and ``tokenizer_config.json``, which ``transformers.AutoTokenizer``
+        loads with the same special tokens and ids.
+        """
+        path = Path(path)
+        if path.suffix == ".json":
+            return files.write_hf_json(path, self.model, **self._settings())
+        return files.write_hf_folder(path, self.model, **self._settings())
 
     @classmethod
     def from_hf(cls, path: str | os.PathLike[str], cache_size: int = 100_000) -> Self:
-        """Load an HF ``tokenizer.json`` of a byte-level BPE model."""
+        """Load an HF ``tokenizer.json`` (or a folder holding it) of a byte-level BPE:
+        GPT-2's ByteLevel, or a Split regex then ByteLevel (Llama 3, Qwen2)."""
         return cls(**files.read_hf_json(Path(path)), cache_size=cache_size)
 
     @classmethod

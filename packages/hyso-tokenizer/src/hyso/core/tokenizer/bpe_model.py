@@ -94,6 +94,17 @@ class BPEModel:
         """Number of ids: ordinary tokens, special tokens and unused ids."""
         return len(self.token_bytes) + len(self.specials) + len(self.unused)
 
+    def template_ids(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The ids ``add_special_tokens=True`` puts before and after the text: the
+        template, or else BOS and EOS where those roles exist."""
+        if self.template is not None:
+            return self.template
+        roles = {s.role: s.id for s in self.specials}
+        return (
+            tuple(roles[r] for r in ("bos",) if r in roles),
+            tuple(roles[r] for r in ("eos",) if r in roles),
+        )
+
 
 def _check_int(value: object, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -238,12 +249,8 @@ class BPETables:
         self.skip_ids = frozenset(s.id for s in model.specials if s.special)
         self.always = frozenset(s.text for s in model.specials if not s.special)
         self.special_res: dict[object, regex.Pattern[str] | None] = {}  # allowed -> split regex
-        if model.template is not None:
-            self.prefix, self.suffix = list(model.template[0]), list(model.template[1])
-        else:
-            bos, eos = self.role_ids.get("bos"), self.role_ids.get("eos")
-            self.prefix = [bos] if bos is not None else []
-            self.suffix = [eos] if eos is not None else []
+        before, after = model.template_ids()
+        self.prefix, self.suffix = list(before), list(after)
         if model.ignore_merges:
             self.encode_piece = self._encode_known_piece  # type: ignore[method-assign]
 
