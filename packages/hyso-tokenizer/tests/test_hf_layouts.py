@@ -341,3 +341,22 @@ def test_unsupported_added_token_flags_and_post_processors_are_refused(tmp_path:
         path.write_text(json.dumps(bad), encoding="utf-8")
         with pytest.raises(ValueError, match=message):
             HysoBPETokenizer.from_hf(path)
+
+
+def test_tokenizer_config_beside_the_file_names_the_roles(tmp_path: Path) -> None:
+    llama3_layout().save(str(tmp_path / "tokenizer.json"))
+    config = {
+        "bos_token": {"content": "<|begin_of_text|>", "special": True},  # an AddedToken
+        "eos_token": "<|eot_id|>",  # an instruct model's end of turn
+        "pad_token": "<|end_of_text|>",
+    }
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    for path in (tmp_path, tmp_path / "tokenizer.json"):
+        ours = HysoBPETokenizer.from_hf(path)
+        assert ours.special_tokens["eos"] == "<|eot_id|>"
+        assert ours.special_tokens["pad"] == "<|end_of_text|>"
+        assert ours.special_tokens["bos"] == "<|begin_of_text|>"
+    config["eos_token"] = 7
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"tokenizer_config.json.*'eos_token' must be a string"):
+        HysoBPETokenizer.from_hf(tmp_path)
