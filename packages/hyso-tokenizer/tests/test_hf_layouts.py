@@ -360,3 +360,20 @@ def test_tokenizer_config_beside_the_file_names_the_roles(tmp_path: Path) -> Non
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(ValueError, match=r"tokenizer_config.json.*'eos_token' must be a string"):
         HysoBPETokenizer.from_hf(tmp_path)
+
+
+def test_a_token_with_two_roles_keeps_both(tmp_path: Path) -> None:
+    """Qwen2 pads with its eos token: one token, two roles, both kept through every file."""
+    qwen2_layout().save(str(tmp_path / "tokenizer.json"))
+    config = {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "bos_token": None}
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    ours = HysoBPETokenizer.from_hf(tmp_path)
+    assert ours.pad_token_id == ours.eos_token_id == ours.token_to_id("<|endoftext|>")
+    assert ours.bos_token_id is None
+    assert HysoBPETokenizer.load(ours.save(tmp_path / "own.json")).model == ours.model
+    again = HysoBPETokenizer.from_hf(ours.to_hf(tmp_path / "out"))
+    assert again.role_ids == ours.role_ids
+    config["pad_token"] = "<|nope|>"
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"config.json'.*'pad_token' '<\|nope\|>' is no added"):
+        HysoBPETokenizer.from_hf(tmp_path)

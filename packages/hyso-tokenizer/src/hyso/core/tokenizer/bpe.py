@@ -91,8 +91,9 @@ class HysoBPETokenizer(SpecialRoles):
 
     @property
     def special_tokens(self) -> dict[str, str]:
-        """Role -> token text of every special token."""
-        return {s.role: s.text for s in self.model.specials}
+        """Role -> token text of every special token (aliases included)."""
+        text = self._tables.special_text
+        return {role: text[i] for role, i in self.role_ids.items()}
 
     @property
     def special_token_ids(self) -> dict[str, int]:

@@ -66,6 +66,8 @@ class BPEModel:
     ``add_special_tokens=True`` (HF's post-processor); None means BOS and EOS,
     when they exist. ``ignore_merges`` looks a whole piece up in the vocabulary
     before merging (HF's BPE option of that name, and what tiktoken does).
+    ``aliases`` are ``(role, id)`` pairs giving a special token a second role
+    (Qwen2's ``pad`` is its ``eos`` token).
     """
 
     byte_ids: tuple[int, ...]
@@ -74,6 +76,7 @@ class BPEModel:
     unused: tuple[int, ...] = ()
     template: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     ignore_merges: bool = False
+    aliases: tuple[tuple[str, int], ...] = ()
     token_bytes: Mapping[int, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -88,18 +91,23 @@ class BPEModel:
         set_(self, "token_bytes", MappingProxyType(token_bytes))  # read-only: derived
         _check_specials(self.specials, self.token_bytes, self.unused)
         set_(self, "template", _check_template(self.template, self.vocab_size, self.unused))
+        set_(self, "aliases", _check_aliases(self.aliases, self.specials))
 
     @property
     def vocab_size(self) -> int:
         """Number of ids: ordinary tokens, special tokens and unused ids."""
         return len(self.token_bytes) + len(self.specials) + len(self.unused)
 
+    def role_ids(self) -> dict[str, int]:
+        """Role -> id of every special token, aliases included."""
+        return {**{s.role: s.id for s in self.specials}, **dict(self.aliases)}
+
     def template_ids(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The ids ``add_special_tokens=True`` puts before and after the text: the
         template, or else BOS and EOS where those roles exist."""
         if self.template is not None:
             return self.template
-        roles = {s.role: s.id for s in self.specials}
+        roles = self.role_ids()
         return (
             tuple(roles[r] for r in ("bos",) if r in roles),
             tuple(roles[r] for r in ("eos",) if r in roles),
@@ -138,6 +146,25 @@ def _check_special(token: object) -> SpecialToken:
     if not isinstance(text, str) or not text:
         raise ValueError(f"special token {role!r} must be a non-empty str, got {text!r}")
     return SpecialToken(role, text, _check_int(token_id, f"id of special token {text!r}"), special)
+
+
+def _check_aliases(
+    aliases: Iterable[object], specials: tuple[SpecialToken, ...]
+) -> tuple[tuple[str, int], ...]:
+    roles = {s.role for s in specials}
+    ids = {s.id for s in specials}
+    out = []
+    for alias in aliases:
+        if not isinstance(alias, (tuple, list)) or len(alias) != 2:
+            raise ValueError(f"an alias is (role, id), got {alias!r}")
+        role, token_id = alias
+        if not isinstance(role, str) or not role or role in roles:
+            raise ValueError(f"alias role {role!r} must be a new non-empty str")
+        if token_id not in ids or isinstance(token_id, bool):
+            raise ValueError(f"alias {role!r} names id {token_id!r}, which is no special token")
+        roles.add(role)
+        out.append((role, token_id))
+    return tuple(out)
 
 
 def _check_template(
@@ -243,7 +270,7 @@ class BPETables:
         # (left << 32 | right) -> rank, and rank -> new id: the merge loop's tables.
         self.ranks = {(a << _SHIFT) | b: r for r, (a, b, _) in enumerate(model.merges)}
         self.merge_new = [new for _, _, new in model.merges]
-        self.role_ids = {s.role: s.id for s in model.specials}
+        self.role_ids = model.role_ids()
         self.special_ids = {s.text: s.id for s in model.specials}  # text -> id, added tokens too
         self.special_text = {s.id: s.text for s in model.specials}  # id -> text
         self.skip_ids = frozenset(s.id for s in model.specials if s.special)

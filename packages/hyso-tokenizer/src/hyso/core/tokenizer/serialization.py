@@ -220,6 +220,8 @@ def write_bpe_json(
         newer["template"] = [list(model.template[0]), list(model.template[1])]
     if model.ignore_merges:
         newer["ignore_merges"] = True
+    if model.aliases:
+        newer["aliases"] = [list(a) for a in model.aliases]
     specials = [
         {"role": s.role, "content": s.text, "id": s.id, **({} if s.special else {"special": False})}
         for s in model.specials
@@ -247,7 +249,8 @@ def _id_list(doc: dict[str, Any], key: str, count: int, where: str, at: str) -> 
 
 
 def _read_newer_fields(doc: dict[str, Any], count: int, where: str) -> dict[str, Any]:
-    """``unused``, ``template`` and ``ignore_merges`` of a version 2 file (absent: defaults)."""
+    """``unused``, ``template``, ``ignore_merges`` and ``aliases`` of a version 2 file
+    (absent: defaults)."""
     out: dict[str, Any] = {}
     if "unused_ids" in doc:
         out["unused"] = _id_list(doc, "unused_ids", count, where, "'unused_ids'")
@@ -260,6 +263,14 @@ def _read_newer_fields(doc: dict[str, Any], count: int, where: str) -> dict[str,
         )
     if "ignore_merges" in doc:
         out["ignore_merges"] = _key(doc, "ignore_merges", bool, where)
+    if "aliases" in doc:
+        aliases = _typed(doc["aliases"], list, where, "'aliases'")
+        for k, item in enumerate(aliases):
+            if not isinstance(item, list) or len(item) != 2:
+                raise ValueError(f"{where}: 'aliases'[{k}] must be [role, id], got {item!r:.60}")
+            _typed(item[0], str, where, f"'aliases'[{k}][0]")
+            _check_id(item[1], count, where, f"'aliases'[{k}][1]")
+        out["aliases"] = tuple(tuple(item) for item in aliases)
     return out
 
 
@@ -471,7 +482,8 @@ def write_hf_folder(
         normalize=normalize,
         pattern=pattern,
     )
-    roles = {s.role: s.text for s in model.specials}
+    text = {s.id: s.text for s in model.specials}
+    roles = {role: text[i] for role, i in model.role_ids().items()}
     config: dict[str, Any] = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "clean_up_tokenization_spaces": False,
@@ -625,20 +637,37 @@ def _hf_added(doc: dict[str, Any], where: str, normalizes: bool) -> list[tuple[s
     return out
 
 
-def _config_roles(path: Path | None) -> dict[str, str]:
-    """Token text -> role from a ``tokenizer_config.json`` (``bos_token`` ...), if given."""
+def _config_roles(path: Path | None) -> list[tuple[str, str]]:
+    """(role, token text) pairs of a ``tokenizer_config.json`` (``bos_token`` ...), if given."""
     if path is None:
-        return {}
+        return []
     where = f"tokenizer config file {str(path)!r}"
     config = _typed(read_json(path, "tokenizer config"), dict, where, "the top level")
-    roles: dict[str, str] = {}
+    roles = []
     for role in _CONFIG_ROLES:
         value = config.get(f"{role}_token")
         if isinstance(value, dict):  # an AddedToken written out
             value = _key(value, "content", str, where, f"'{role}_token'")
         if value is not None:
-            roles.setdefault(_typed(value, str, where, f"'{role}_token'"), role)
+            roles.append((role, _typed(value, str, where, f"'{role}_token'")))
     return roles
+
+
+def _split_roles(
+    roles: list[tuple[str, str]], added: list[tuple[str, Any, bool]], where: str
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """A config's roles as text -> first role, and the (role, text) of second roles."""
+    texts = {text for text, _, _ in added}
+    first: dict[str, str] = {}
+    more = []
+    for role, text in roles:
+        if text not in texts:
+            raise ValueError(f"{where}: '{role}_token' {text!r} is no added token of the file")
+        if text in first:
+            more.append((role, text))
+        else:
+            first[text] = role
+    return first, more
 
 
 def _hf_paths(path: Path) -> tuple[Path, Path | None]:
@@ -656,7 +685,7 @@ def read_hf_json(path: Path) -> dict[str, Any]:
     before anything is built; a problem is a ValueError naming the file and the key.
     """
     path, config = _hf_paths(path)
-    roles = _config_roles(config)
+    config_roles = _config_roles(config)
     doc = read_json(path, "HF tokenizer")
     where = f"HF tokenizer file {str(path)!r}"
     _typed(doc, dict, where, "the top level")
@@ -675,6 +704,9 @@ def read_hf_json(path: Path) -> dict[str, Any]:
         raise ValueError(f"{where}: malformed normalizer, pre_tokenizer, post_processor or "
                          f"decoder ({exc!r})") from None  # fmt: skip
     added = _hf_added(doc, where, normalize is not None or lowercase)
+    roles, second_roles = _split_roles(
+        config_roles, added, f"tokenizer config file {str(config)!r}"
+    )
     count = len(vocab) + sum(1 for text, _, _ in added if text not in vocab)
     specials = _with_roles(
         (
@@ -708,7 +740,9 @@ def read_hf_json(path: Path) -> dict[str, Any]:
             unused=unused_ids(chain(id_to_bytes, special_ids)),
             template=template,
             ignore_merges=ignore_merges,
-        )
+            aliases=tuple((role, next(s.id for s in specials if s.text == text))
+                          for role, text in second_roles),
+        )  # fmt: skip
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
     return {"model": bpe, "lowercase": lowercase, "normalize": normalize, "pattern": pattern}
