@@ -3,7 +3,8 @@
 Readers return plain data: a :class:`BPEModel` plus settings, as a dict of
 ``HysoBPETokenizer`` keyword arguments (``HysoBPETokenizer(**read_hf_json(path))``).
 Writers take a model and settings. Formats: the tokenizers' own versioned JSON,
-HF ``tokenizer.json``, GPT-2 ``vocab.json`` + ``merges.txt`` and tiktoken's
+HF ``tokenizer.json`` (and a folder with ``tokenizer_config.json`` for
+``transformers``), GPT-2 ``vocab.json`` + ``merges.txt`` and tiktoken's
 ``.tiktoken`` ranks. Ids are kept as the file gives them. A damaged or foreign
 file is a ``ValueError`` naming it. Files are written atomically.
 """
