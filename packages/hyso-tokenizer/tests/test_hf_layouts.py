@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 from tokenizers import (
     AddedToken,
     Regex,
@@ -21,6 +22,8 @@ from tokenizers import (
 )
 
 from hyso.core.tokenizer import HysoBPETokenizer
+
+from .test_bpe_encode import assigned_text
 
 # Llama 3's and Qwen2's published split patterns.
 LLAMA3_PATTERN = (
@@ -154,6 +157,15 @@ def test_ids_equal_hf_on_multilingual_text(pair: Any) -> None:
             assert ours.encode(text, add, allowed_special="all") == expected, (name, add, text)
     batch = [e.ids for e in hf.encode_batch(texts)]
     assert ours.encode_batch(texts, add_special_tokens=True, allowed_special="all") == batch
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=assigned_text)
+def test_ids_equal_hf_on_any_text(pair: Any, text: str) -> None:
+    name, hf, ours = pair
+    for special in ("", *SPECIAL_TEXTS[name].split(" ")[:1]):
+        mixed = special + text + special
+        assert ours.encode(mixed, True, allowed_special="all") == hf.encode(mixed).ids, name
 
 
 def test_decode_equals_hf(pair: Any) -> None:

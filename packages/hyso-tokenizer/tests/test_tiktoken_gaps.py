@@ -20,6 +20,21 @@ CL100K_PATTERN = (
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 )
 
+# o200k_base's published split pattern.
+O200K_PATTERN = "|".join(
+    [
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+        r"\p{N}{1,3}",
+        r" ?[^\s\p{L}\p{N}]+[\r\n/]*",
+        r"\s*[\r\n]+",
+        r"\s+(?!\S)",
+        r"\s+",
+    ]
+)
+
 
 @pytest.fixture(scope="module")
 def gapped(trained: HysoBPETokenizer) -> tuple[dict[bytes, int], dict[str, int]]:
@@ -32,7 +47,9 @@ def gapped(trained: HysoBPETokenizer) -> tuple[dict[bytes, int], dict[str, int]]
     return ranks, specials
 
 
-@pytest.mark.parametrize("pattern", [GPT2_PATTERN, CL100K_PATTERN], ids=["gpt2", "cl100k"])
+@pytest.mark.parametrize(
+    "pattern", [GPT2_PATTERN, CL100K_PATTERN, O200K_PATTERN], ids=["gpt2", "cl100k", "o200k"]
+)
 def test_encoding_equals_tiktoken_with_and_without_specials(
     gapped: tuple[dict[bytes, int], dict[str, int]], corpus: list[str], pattern: str
 ) -> None:
