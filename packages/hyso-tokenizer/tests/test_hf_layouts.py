@@ -389,3 +389,22 @@ def test_a_token_with_two_roles_keeps_both(tmp_path: Path) -> None:
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(ValueError, match=r"config.json'.*'pad_token' '<\|nope\|>' is no added"):
         HysoBPETokenizer.from_hf(tmp_path)
+
+
+def test_training_a_loaded_tokenizer_keeps_its_template_flags_and_roles(tmp_path: Path) -> None:
+    qwen2_layout().save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps({"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}), encoding="utf-8"
+    )
+    llama3_layout().save(str(tmp_path / "llama3.json"))
+    for path in (tmp_path, tmp_path / "llama3.json"):
+        before = HysoBPETokenizer.from_hf(path)
+        after = HysoBPETokenizer.from_hf(path).train(CORPUS[:20], vocab_size=400)
+        old, new = before.model, after.model
+        assert [(s.text, s.special) for s in new.specials] == [
+            (s.text, s.special) for s in old.specials
+        ]
+        assert after.special_tokens == before.special_tokens
+        assert new.ignore_merges == old.ignore_merges
+        wrapped = after.encode("hi", add_special_tokens=True)
+        assert after.decode(wrapped) == before.decode(before.encode("hi", add_special_tokens=True))

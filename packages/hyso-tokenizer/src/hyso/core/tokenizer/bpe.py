@@ -188,7 +188,7 @@ class HysoBPETokenizer(SpecialRoles):
             progress = _print_progress
         # Specials keep the first ids, in the order they were given.
         model = learn_merges(words, vocab_size, specials, min_frequency, progress)
-        self._use(model)
+        self._use(_carry_over(self.model, model))
         if show_progress:
             print(f"\rBPE: {len(model.merges)} merges from {len(words)} distinct pieces, "
                   f"vocabulary {self.vocab_size}")  # fmt: skip
@@ -521,6 +521,28 @@ class HysoBPETokenizer(SpecialRoles):
             f"{type(self).__name__}(vocab_size={self.vocab_size}, merges={len(self.model.merges)}, "
             f"lowercase={self.lowercase}, normalize={self.normalize!r})"
         )
+
+
+def _carry_over(old: BPEModel, new: BPEModel) -> BPEModel:
+    """``new`` (freshly trained) with ``old``'s flags, aliases and template, whose
+    special-token ids are moved to the tokens' new ids (a template naming an ordinary
+    token is dropped: that token may not exist any more)."""
+    new_id = {s.text: n.id for s, n in zip(old.specials, new.specials)}
+    old_text = {s.id: s.text for s in old.specials}
+    template = old.template
+    if template is not None:
+        ids = [*template[0], *template[1]]
+        template = None
+        if all(i in old_text for i in ids):
+            before, after = (tuple(new_id[old_text[i]] for i in part) for part in old.template)
+            template = (before, after)
+    return replace(
+        new,
+        specials=tuple(n._replace(special=s.special) for s, n in zip(old.specials, new.specials)),
+        aliases=tuple((role, new_id[old_text[i]]) for role, i in old.aliases),
+        template=template,
+        ignore_merges=old.ignore_merges,
+    )
 
 
 def _encodable(text: str) -> bool:
