@@ -298,6 +298,16 @@ def test_a_hand_written_llama3_file_uses_whole_pieces(tmp_path: Path) -> None:
     plain = HysoBPETokenizer.from_hf(path)
     assert plain.encode("abc") == [vocab["a"], vocab["bc"]]
     assert plain.encode("abc") == Tokenizer.from_file(str(path)).encode("abc").ids[1:]
+    # The template's token is bos whatever its text.
+    size = doc["added_tokens"][0]["id"]
+    doc["added_tokens"][0]["content"] = "<|first|>"
+    doc["added_tokens"][1]["content"] = "<|last|>"
+    bert = {"type": "BertProcessing", "cls": ["<|first|>", size], "sep": ["<|last|>", size + 1]}
+    doc["post_processor"]["processors"][1] = bert
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    bert = HysoBPETokenizer.from_hf(path)
+    assert (bert.bos_token_id, bert.eos_token_id) == (size, size + 1)
+    assert bert.encode("abc", True) == Tokenizer.from_file(str(path)).encode("abc").ids
 
 
 def _sentencepiece_bpe(metaspace: bool) -> Tokenizer:

@@ -671,6 +671,19 @@ def _split_roles(
     return first, more
 
 
+def _template_roles(
+    template: tuple[tuple[int, ...], tuple[int, ...]],
+    added: list[tuple[str, Any, bool]],
+    roles: dict[str, str],
+) -> None:
+    """Without a config naming them, the one added token a template puts before the text
+    is ``bos`` and the one after it ``eos`` (added to ``roles``, text -> role)."""
+    text_of = {i: text for text, i, _ in added}
+    for role, side in (("bos", template[0]), ("eos", template[1])):
+        if role not in roles.values() and len(side) == 1 and side[0] in text_of:
+            roles.setdefault(text_of[side[0]], role)
+
+
 def _hf_paths(path: Path) -> tuple[Path, Path | None]:
     """``tokenizer.json`` and the ``tokenizer_config.json`` next to it (None if absent)."""
     file = path / "tokenizer.json" if path.is_dir() else path
@@ -708,6 +721,7 @@ def read_hf_json(path: Path) -> dict[str, Any]:
     roles, second_roles = _split_roles(
         config_roles, added, f"tokenizer config file {str(config)!r}"
     )
+    _template_roles(template, added, roles)
     count = len(vocab) + sum(1 for text, _, _ in added if text not in vocab)
     specials = _with_roles(
         (
