@@ -79,3 +79,25 @@ def test_a_loaded_template_survives_the_folder(tmp_path: Path) -> None:
     back = HysoBPETokenizer.from_hf(tmp_path / "out")
     assert back.model == ours.model
     assert back.bos_token_id == 0 and back.eos_token_id == 1
+
+
+def test_gaps_and_a_pad_that_is_eos_reach_transformers(
+    trained: HysoBPETokenizer, tmp_path: Path
+) -> None:
+    """A cl100k-style vocabulary (special tokens after unused ids) whose pad is its eos."""
+    from dataclasses import replace
+
+    ranks = trained.to_tiktoken_ranks()
+    n = max(ranks.values()) + 1
+    gapped = HysoBPETokenizer.from_tiktoken(ranks, {"<|endoftext|>": n + 1, "<|fim|>": n + 9})
+    model = replace(gapped.model, aliases=(("pad", n + 1),))
+    ours = HysoBPETokenizer(model=model)
+    hf = AutoTokenizer.from_pretrained(str(ours.to_hf(tmp_path / "tok")))
+    assert hf.eos_token == hf.pad_token == "<|endoftext|>"
+    assert hf.pad_token_id == hf.eos_token_id == n + 1
+    assert hf.bos_token is None
+    for text in [*TEXTS, "x<|fim|>y<|endoftext|>"]:
+        for add in (False, True):
+            assert hf.encode(text, add_special_tokens=add) == ours.encode(text, add, "all")
+    batch = hf(TEXTS, padding=True)["input_ids"]
+    assert batch == ours.encode_batch(TEXTS, True, "all", padding=True)["input_ids"]
