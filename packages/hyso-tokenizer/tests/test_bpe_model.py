@@ -87,3 +87,26 @@ def test_a_token_no_merge_builds_is_refused(tmp_path: Path, trained: HysoBPEToke
     with pytest.raises(ValueError, match=r"tokenizer.json.*is built by no merge") as info:
         HysoBPETokenizer.from_hf(path)
     assert f"id {trained.vocab_size - 1}" in str(info.value)
+
+
+def test_unused_ids_templates_and_added_tokens_are_checked() -> None:
+    eos = SpecialToken("eos", "<eos>", 300)
+    model = BPEModel(BYTES, (), (eos,), unused=tuple(range(256, 300)))
+    assert model.vocab_size == 301 and model.template_ids() == ((), (300,))
+    tok = HysoBPETokenizer(model=model)
+    assert tok.encode("ab", add_special_tokens=True) == [97, 98, 300]
+    with pytest.raises(ValueError, match="token id 257 is an unused id"):
+        tok.decode([97, 257])
+    with pytest.raises(ValueError, match="id 97 is declared unused but is a token"):
+        BPEModel(BYTES, (), (eos,), unused=(97, *range(256, 300)))
+    with pytest.raises(ValueError, match="template id 256 is not a token"):
+        BPEModel(BYTES, (), (eos,), unused=tuple(range(256, 300)), template=((256,), ()))
+    with pytest.raises(ValueError, match="ignore_merges must be a bool"):
+        BPEModel(BYTES, ignore_merges=1)  # type: ignore[arg-type]
+    word = SpecialToken("word", "<w>", 256, special=False)
+    tok = HysoBPETokenizer(
+        model=BPEModel(BYTES, (), (word, eos._replace(id=257)), template=((), ()))
+    )
+    assert tok.encode("a<w><eos>") == [97, 256, *b"<eos>"]  # <w> always matched
+    assert tok.decode([256, 257], skip_special_tokens=True) == "<w>"
+    assert tok.encode("a", add_special_tokens=True) == [97]  # an empty template

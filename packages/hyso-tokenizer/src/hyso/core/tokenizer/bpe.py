@@ -91,8 +91,9 @@ class HysoBPETokenizer(SpecialRoles):
 
     @property
     def special_tokens(self) -> dict[str, str]:
-        """Role -> token text of every special token."""
-        return {s.role: s.text for s in self.model.specials}
+        """Role -> token text of every special token (aliases included)."""
+        text = self._tables.special_text
+        return {role: text[i] for role, i in self.role_ids.items()}
 
     @property
     def special_token_ids(self) -> dict[str, int]:
@@ -125,9 +126,21 @@ class HysoBPETokenizer(SpecialRoles):
 
     def id_to_token(self, token_id: int) -> bytes | str:
         """The bytes of an ordinary token, or the text of a special token."""
-        self._check_ids([token_id])
         special = self._tables.special_text.get(token_id)
-        return special if special is not None else self._tables.id_bytes[token_id]
+        return special if special is not None else self._token_bytes(token_id)
+
+    def _token_bytes(self, token_id: int) -> bytes:
+        self._check_ids([token_id])
+        data = self._tables.id_bytes[token_id]
+        if data is None:
+            raise self._unused_error(token_id)
+        return data
+
+    def _unused_error(self, token_id: int) -> ValueError:
+        return ValueError(
+            f"token id {token_id} is an unused id of this vocabulary (no token has it; "
+            f"{len(self._tables.unused)} ids of {self.vocab_size} are unused)"
+        )
 
     def add_special_tokens(self, tokens: dict[str, str] | Sequence[str]) -> list[int]:
         """Add special tokens at the end of the vocabulary; return their ids."""
@@ -175,7 +188,7 @@ class HysoBPETokenizer(SpecialRoles):
             progress = _print_progress
         # Specials keep the first ids, in the order they were given.
         model = learn_merges(words, vocab_size, specials, min_frequency, progress)
-        self._use(model)
+        self._use(_carry_over(self.model, model))
         if show_progress:
             print(f"\rBPE: {len(model.merges)} merges from {len(words)} distinct pieces, "
                   f"vocabulary {self.vocab_size}")  # fmt: skip
@@ -214,17 +227,20 @@ class HysoBPETokenizer(SpecialRoles):
         return [list(chain.from_iterable(map(get, ps))) for ps in piece_lists]
 
     def _special_re(self, allowed_special: str | Iterable[str]) -> regex.Pattern[str] | None:
-        if not allowed_special:
+        """The regex cutting out allowed special tokens and the always-matched added ones."""
+        always = self._tables.always
+        if not allowed_special and not always:
             return None
         key = allowed_special if isinstance(allowed_special, str) else frozenset(allowed_special)
         memo = self._tables.special_res
-        found = memo.get(key)
-        if found is None:
-            allowed = self._allowed(allowed_special)
-            if not allowed:
-                return None
+        if key in memo:
+            return memo[key]
+        allowed = self._allowed(allowed_special) | always if allowed_special else set(always)
+        found = None
+        if allowed:  # longest first: the leftmost-longest match, as HF's added vocabulary
             alts = "|".join(regex.escape(t) for t in sorted(allowed, key=len, reverse=True))
-            found = memo[key] = regex.compile(f"({alts})")
+            found = regex.compile(f"({alts})")
+        memo[key] = found
         return found
 
     def _allowed(self, allowed_special: str | Iterable[str]) -> set[str]:
@@ -264,8 +280,8 @@ class HysoBPETokenizer(SpecialRoles):
         return ids
 
     def _wrap(self, ids: list[int]) -> list[int]:
-        bos, eos = self.bos_token_id, self.eos_token_id
-        return ([bos] if bos is not None else []) + ids + ([eos] if eos is not None else [])
+        """``ids`` inside the model's template (BOS and EOS unless the model says otherwise)."""
+        return self._tables.prefix + ids + self._tables.suffix
 
     def encode_batch(
         self,
@@ -402,10 +418,13 @@ class HysoBPETokenizer(SpecialRoles):
             ids = ids.tolist()
         ids = ids if isinstance(ids, list) else list(ids)
         self._check_ids(ids)
-        specials = self._tables.special_text
-        if skip_special_tokens and specials:
-            ids = [i for i in ids if i not in specials]
-        data = b"".join(map(self._tables.id_bytes.__getitem__, ids))
+        skip = self._tables.skip_ids
+        if skip_special_tokens and skip:
+            ids = [i for i in ids if i not in skip]
+        try:
+            data = b"".join(map(self._tables.id_bytes.__getitem__, ids))  # type: ignore[arg-type]
+        except TypeError:  # None: an unused id
+            raise self._unused_error(next(i for i in ids if i in self._tables.unused)) from None
         return data.decode("utf-8", errors="replace")
 
     def decode_batch(
@@ -419,14 +438,14 @@ class HysoBPETokenizer(SpecialRoles):
     def stream_decoder(self, skip_special_tokens: bool = False) -> StreamDecoder:
         """A decoder fed one id at a time that yields only complete characters."""
 
-        def token_bytes(token_id: int) -> bytes:
-            self._check_ids([token_id])
-            return self._tables.id_bytes[token_id]
+        texts, skip = self._tables.special_text, self._tables.skip_ids
 
         def special_text(token_id: int) -> str | None:
-            return self._tables.special_text.get(token_id)
+            if skip_special_tokens and token_id in skip:
+                return ""  # ends a pending character, adds nothing
+            return texts.get(token_id)
 
-        return StreamDecoder(token_bytes, special_text, skip_special_tokens)
+        return StreamDecoder(self._token_bytes, special_text)
 
     # ------------------------------------------------------------ files (see serialization)
 
@@ -445,12 +464,23 @@ class HysoBPETokenizer(SpecialRoles):
         return cls(**files.read_bpe_json(Path(path)))
 
     def to_hf(self, path: str | os.PathLike[str]) -> Path:
-        """Write an HF ``tokenizer.json`` giving identical ids; return the path."""
-        return files.write_hf_json(Path(path), self.model, **self._settings())
+        """Write HF files giving identical ids; return ``path``.
+
+        A path ending in ``.json`` gets a bare ``tokenizer.json`` (with a
+        post-processor only when the model has a template); any other path is a
+        folder that gets ``tokenizer.json`` with this tokenizer's BOS/EOS
+        template and ``tokenizer_config.json``, which ``transformers.AutoTokenizer``
+        loads with the same special tokens and ids.
+        """
+        path = Path(path)
+        if path.suffix == ".json":
+            return files.write_hf_json(path, self.model, **self._settings())
+        return files.write_hf_folder(path, self.model, **self._settings())
 
     @classmethod
     def from_hf(cls, path: str | os.PathLike[str], cache_size: int = 100_000) -> Self:
-        """Load an HF ``tokenizer.json`` of a byte-level BPE model."""
+        """Load an HF ``tokenizer.json`` (or a folder holding it) of a byte-level BPE:
+        GPT-2's ByteLevel, or a Split regex then ByteLevel (Llama 3, Qwen2)."""
         return cls(**files.read_hf_json(Path(path)), cache_size=cache_size)
 
     @classmethod
@@ -491,6 +521,28 @@ class HysoBPETokenizer(SpecialRoles):
             f"{type(self).__name__}(vocab_size={self.vocab_size}, merges={len(self.model.merges)}, "
             f"lowercase={self.lowercase}, normalize={self.normalize!r})"
         )
+
+
+def _carry_over(old: BPEModel, new: BPEModel) -> BPEModel:
+    """``new`` (freshly trained) with ``old``'s flags, aliases and template, whose
+    special-token ids are moved to the tokens' new ids (a template naming an ordinary
+    token is dropped: that token may not exist any more)."""
+    new_id = {s.text: n.id for s, n in zip(old.specials, new.specials)}
+    old_text = {s.id: s.text for s in old.specials}
+    template = old.template
+    if template is not None:
+        ids = [*template[0], *template[1]]
+        template = None
+        if all(i in old_text for i in ids):
+            before, after = (tuple(new_id[old_text[i]] for i in part) for part in old.template)
+            template = (before, after)
+    return replace(
+        new,
+        specials=tuple(n._replace(special=s.special) for s, n in zip(old.specials, new.specials)),
+        aliases=tuple((role, new_id[old_text[i]]) for role, i in old.aliases),
+        template=template,
+        ignore_merges=old.ignore_merges,
+    )
 
 
 def _encodable(text: str) -> bool:

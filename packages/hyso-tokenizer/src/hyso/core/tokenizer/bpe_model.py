@@ -18,22 +18,38 @@ from typing import NamedTuple, TypeVar
 
 import regex
 
-__all__ = ["LONG_PIECE", "NO_MERGE", "BPEModel", "BPETables", "SpecialToken", "merge_heap"]
+__all__ = [
+    "LONG_PIECE",
+    "MAX_UNUSED_IDS",
+    "NO_MERGE",
+    "BPEModel",
+    "BPETables",
+    "SpecialToken",
+    "merge_heap",
+]
 
 _SHIFT = 32
 NO_MERGE = 1 << 62
 # Pieces of more bytes than this are merged with a heap (O(n log n)); shorter ones
 # with the plain loop, which is faster there but quadratic in the piece length.
 LONG_PIECE = 48
+# The most unused ids a vocabulary read from a file may declare (cl100k_base has 16,
+# o200k_base 19): a bound on the tables an id in a file can make us allocate.
+MAX_UNUSED_IDS = 65_536
 _T = TypeVar("_T")
 
 
 class SpecialToken(NamedTuple):
-    """A special token: its role (``eos``, ``pad`` or any name), its text and its id."""
+    """A special token: its role (``eos``, ``pad`` or any name), its text and its id.
+
+    ``special=False`` makes it an added token of HF's kind: always matched in text
+    (not only when allowed), and kept by ``decode(skip_special_tokens=True)``.
+    """
 
     role: str
     text: str
     id: int
+    special: bool = True
 
 
 @dataclass(frozen=True)
@@ -42,12 +58,25 @@ class BPEModel:
 
     ``byte_ids[b]`` is the id of byte ``b``; ``merges`` are ``(left id, right id,
     new id)`` in rank order, each part built before it is used. Ids run from 0
-    to ``vocab_size - 1`` with no gap, special tokens included.
+    to ``vocab_size - 1``, special tokens included; a gap is allowed only where
+    ``unused`` declares it (tiktoken's cl100k_base has 16): such ids are never
+    produced, and decoding one is an error.
+
+    ``template`` is ``(ids before, ids after)`` the text when encoding with
+    ``add_special_tokens=True`` (HF's post-processor); None means BOS and EOS,
+    when they exist. ``ignore_merges`` looks a whole piece up in the vocabulary
+    before merging (HF's BPE option of that name, and what tiktoken does).
+    ``aliases`` are ``(role, id)`` pairs giving a special token a second role
+    (Qwen2's ``pad`` is its ``eos`` token).
     """
 
     byte_ids: tuple[int, ...]
     merges: tuple[tuple[int, int, int], ...] = ()
     specials: tuple[SpecialToken, ...] = ()
+    unused: tuple[int, ...] = ()
+    template: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    ignore_merges: bool = False
+    aliases: tuple[tuple[str, int], ...] = ()
     token_bytes: Mapping[int, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -55,14 +84,34 @@ class BPEModel:
         set_(self, "byte_ids", tuple(_check_int(i, "byte id") for i in self.byte_ids))
         set_(self, "merges", _check_merges(self.merges))
         set_(self, "specials", tuple(_check_special(s) for s in self.specials))
+        set_(self, "unused", tuple(sorted(_check_int(i, "unused id") for i in self.unused)))
+        if not isinstance(self.ignore_merges, bool):
+            raise ValueError(f"ignore_merges must be a bool, got {self.ignore_merges!r}")
         token_bytes = _build_token_bytes(self.byte_ids, self.merges)
         set_(self, "token_bytes", MappingProxyType(token_bytes))  # read-only: derived
-        _check_specials(self.specials, self.token_bytes)
+        _check_specials(self.specials, self.token_bytes, self.unused)
+        set_(self, "template", _check_template(self.template, self.vocab_size, self.unused))
+        set_(self, "aliases", _check_aliases(self.aliases, self.specials))
 
     @property
     def vocab_size(self) -> int:
-        """Number of ids: ordinary tokens plus special tokens."""
-        return len(self.token_bytes) + len(self.specials)
+        """Number of ids: ordinary tokens, special tokens and unused ids."""
+        return len(self.token_bytes) + len(self.specials) + len(self.unused)
+
+    def role_ids(self) -> dict[str, int]:
+        """Role -> id of every special token, aliases included."""
+        return {**{s.role: s.id for s in self.specials}, **dict(self.aliases)}
+
+    def template_ids(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The ids ``add_special_tokens=True`` puts before and after the text: the
+        template, or else BOS and EOS where those roles exist."""
+        if self.template is not None:
+            return self.template
+        roles = self.role_ids()
+        return (
+            tuple(roles[r] for r in ("bos",) if r in roles),
+            tuple(roles[r] for r in ("eos",) if r in roles),
+        )
 
 
 def _check_int(value: object, what: str) -> int:
@@ -86,14 +135,51 @@ def _check_merges(merges: Iterable[object]) -> tuple[tuple[int, int, int], ...]:
 
 
 def _check_special(token: object) -> SpecialToken:
-    if not isinstance(token, (tuple, list)) or len(token) != 3:
-        raise ValueError(f"a special token is (role, text, id), got {token!r}")
-    role, text, token_id = token
+    if not isinstance(token, (tuple, list)) or len(token) not in (3, 4):
+        raise ValueError(f"a special token is (role, text, id[, special]), got {token!r}")
+    role, text, token_id = token[:3]
+    special = token[3] if len(token) == 4 else True
+    if not isinstance(special, bool):
+        raise ValueError(f"the special flag of {text!r} must be a bool, got {special!r}")
     if not isinstance(role, str) or not role:
         raise ValueError(f"special token role must be a non-empty str, got {role!r}")
     if not isinstance(text, str) or not text:
         raise ValueError(f"special token {role!r} must be a non-empty str, got {text!r}")
-    return SpecialToken(role, text, _check_int(token_id, f"id of special token {text!r}"))
+    return SpecialToken(role, text, _check_int(token_id, f"id of special token {text!r}"), special)
+
+
+def _check_aliases(
+    aliases: Iterable[object], specials: tuple[SpecialToken, ...]
+) -> tuple[tuple[str, int], ...]:
+    roles = {s.role for s in specials}
+    ids = {s.id for s in specials}
+    out = []
+    for alias in aliases:
+        if not isinstance(alias, (tuple, list)) or len(alias) != 2:
+            raise ValueError(f"an alias is (role, id), got {alias!r}")
+        role, token_id = alias
+        if not isinstance(role, str) or not role or role in roles:
+            raise ValueError(f"alias role {role!r} must be a new non-empty str")
+        if token_id not in ids or isinstance(token_id, bool):
+            raise ValueError(f"alias {role!r} names id {token_id!r}, which is no special token")
+        roles.add(role)
+        out.append((role, token_id))
+    return tuple(out)
+
+
+def _check_template(
+    template: object, size: int, unused: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    if template is None:
+        return None
+    if not isinstance(template, (tuple, list)) or len(template) != 2:
+        raise ValueError(f"template must be (ids before, ids after) or None, got {template!r}")
+    out = (tuple(template[0]), tuple(template[1]))
+    for token_id in chain(*out):
+        _check_int(token_id, "template id")
+        if token_id >= size or token_id in unused:
+            raise ValueError(f"template id {token_id} is not a token of this vocabulary")
+    return out
 
 
 def _build_token_bytes(
@@ -131,11 +217,13 @@ def _build_token_bytes(
     return out
 
 
-def _check_specials(specials: tuple[SpecialToken, ...], token_bytes: Mapping[int, bytes]) -> None:
+def _check_specials(
+    specials: tuple[SpecialToken, ...], token_bytes: Mapping[int, bytes], unused: tuple[int, ...]
+) -> None:
     roles: set[str] = set()
     texts: dict[str, int] = {}
     ids: dict[int, str] = {}
-    for role, text, token_id in specials:
+    for role, text, token_id, _ in specials:
         if role in roles:
             raise ValueError(f"special token role {role!r} is given twice")
         if text in texts:
@@ -148,14 +236,19 @@ def _check_specials(specials: tuple[SpecialToken, ...], token_bytes: Mapping[int
     clash = sorted(set(ids) & set(token_bytes))
     if clash:
         raise ValueError(f"ids {clash[:5]} are both special and ordinary tokens")
-    size = len(token_bytes) + len(ids)
-    top = max(chain(token_bytes, ids), default=-1)
+    used = sorted((set(ids) | set(token_bytes)) & set(unused))
+    if used or len(set(unused)) != len(unused):
+        what = f"id {used[0]} is declared unused but is a token" if used else "repeated ids"
+        raise ValueError(f"unused ids: {what}")
+    size = len(token_bytes) + len(ids) + len(unused)
+    top = max(chain(token_bytes, ids, unused), default=-1)
     if top >= size:  # count the gaps without a list as long as the largest id
-        present = sorted(chain(token_bytes, ids))
+        present = sorted(chain(token_bytes, ids, unused))
         first = next((k for k, i in enumerate(present) if i != k), len(present))
         raise ValueError(
             f"the vocabulary has {top + 1 - size} unused ids (first {first}); the largest id "
-            f"is {top} with {size} tokens, and ids must run from 0 to vocab_size-1"
+            f"is {top} with {size} tokens, and ids must run from 0 to vocab_size-1 "
+            "(or be declared unused)"
         )
 
 
@@ -164,21 +257,34 @@ class BPETables:
 
     def __init__(self, model: BPEModel) -> None:
         self.model = model
-        id_bytes: list[bytes] = [b""] * model.vocab_size
+        # id -> bytes, special tokens as their UTF-8 text, None for an unused id
+        id_bytes: list[bytes | None] = [None] * model.vocab_size
         for i, data in model.token_bytes.items():
             id_bytes[i] = data
         for special in model.specials:
             id_bytes[special.id] = special.text.encode("utf-8")
-        self.id_bytes = id_bytes  # id -> bytes, special tokens as their UTF-8 text
+        self.id_bytes = id_bytes
+        self.unused = frozenset(model.unused)
         self.bytes_to_id = {data: i for i, data in model.token_bytes.items()}
         self.byte_id = list(model.byte_ids)  # byte value -> id
         # (left << 32 | right) -> rank, and rank -> new id: the merge loop's tables.
         self.ranks = {(a << _SHIFT) | b: r for r, (a, b, _) in enumerate(model.merges)}
         self.merge_new = [new for _, _, new in model.merges]
-        self.role_ids = {s.role: s.id for s in model.specials}
-        self.special_ids = {s.text: s.id for s in model.specials}  # text -> id
+        self.role_ids = model.role_ids()
+        self.special_ids = {s.text: s.id for s in model.specials}  # text -> id, added tokens too
         self.special_text = {s.id: s.text for s in model.specials}  # id -> text
-        self.special_res: dict[object, regex.Pattern[str]] = {}  # allowed set -> split regex
+        self.skip_ids = frozenset(s.id for s in model.specials if s.special)
+        self.always = frozenset(s.text for s in model.specials if not s.special)
+        self.special_res: dict[object, regex.Pattern[str] | None] = {}  # allowed -> split regex
+        before, after = model.template_ids()
+        self.prefix, self.suffix = list(before), list(after)
+        if model.ignore_merges:
+            self.encode_piece = self._encode_known_piece  # type: ignore[method-assign]
+
+    def _encode_known_piece(self, piece: str) -> tuple[int, ...]:
+        """A piece that is a token of its own is that token; others go through BPE."""
+        found = self.bytes_to_id.get(piece.encode("utf-8"))
+        return (found,) if found is not None else BPETables.encode_piece(self, piece)
 
     def encode_piece(self, piece: str) -> tuple[int, ...]:
         """BPE on one pre-tokenized piece: merge the lowest-ranked pair until none is left."""
