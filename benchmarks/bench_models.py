@@ -411,8 +411,12 @@ def main() -> int:
     print(
         f"torch {torch.__version__}, {args.threads} threads, float32; dim {DIM}, {LAYERS} layers, "
         f"{HEADS} heads, vocab {VOCAB}; train batch {BATCH} x seq {SEQ}; "
-        f"generate {NEW_TOKENS} tokens from {PROMPT}, batch 1; best of {repeats}; "
-        f"load average {load}\n",
+        + (
+            f"memory only, median of {args.memory_runs} subprocess pairs; "
+            if args.memory_only
+            else f"generate {NEW_TOKENS} tokens from {PROMPT}, batch 1; best of {repeats}; "
+        )
+        + f"load average {load}\n",
         flush=True,
     )
     names = {
