@@ -10,7 +10,9 @@ random weights, nothing downloaded):
 Speed: both models of a pair live in one process and their steps alternate, so
 both see the same machine load; each figure is the best of N steps. Memory: each
 model trains in its own subprocess (RSS never shrinks) and reports its peak RSS
-(``VmHWM``) and the growth of RSS over the training steps.
+(``VmHWM``) and the growth of RSS over the training steps. Both memory workers
+import the same libraries (hyso's models and the family's transformers class)
+before building their model, so the peak compares the models, not the imports.
 
 ``--fusions`` instead measures what hyso's two memory-saving autograd functions
 buy in the decoder's training step (RMSNorm that saves only its input and scale;
@@ -21,12 +23,15 @@ saved activations of one forward (exact), peak RSS over 3 steps (subprocess per
 variant) and step time (variants alternating in one process).
 
 Usage: python benchmarks/bench_models.py [--quick] [--compile] [--repeats N] [--fusions]
+       [--threads N] [--families decoder,encoder,encdec] [--memory-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -39,7 +44,12 @@ import torch.nn.functional as F
 DIM, LAYERS, HEADS, VOCAB = 256, 4, 4, 8192
 SEQ, BATCH = 256, 8
 PROMPT, NEW_TOKENS = 16, 256
-THREADS = 2
+DEFAULT_THREADS = 2
+HF_CLASSES = {
+    "decoder": ("LlamaConfig", "LlamaForCausalLM"),
+    "encoder": ("BertConfig", "BertForMaskedLM"),
+    "encdec": ("T5Config", "T5ForConditionalGeneration"),
+}
 
 
 def _status_mb(key: str) -> float:
@@ -241,12 +251,8 @@ def saved_activations_mb(model: torch.nn.Module, ids: torch.Tensor) -> float:
     return sum(storages.values()) / 2**20
 
 
-def run_fusions(repeats: int) -> None:
-    rows = []
-    for variant in FUSION_VARIANTS:
-        cmd = [sys.executable, __file__, "--memory-worker", "decoder", f"hyso:{variant}", "3"]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows.append((variant, json.loads(out.strip().splitlines()[-1])))
+def run_fusions(repeats: int, threads: int) -> None:
+    rows = [(v, run_memory("decoder", f"hyso:{v}", 3, threads)) for v in FUSION_VARIANTS]
     models = {v: unfuse(build("decoder", "hyso"), v) for v in FUSION_VARIANTS}
     times = best_of({v: train_step_fn("decoder", "hyso", m) for v, m in models.items()}, repeats)
     print("| variant | saved activations MB | train peak RSS MB | train tokens/s |")
@@ -259,11 +265,26 @@ def run_fusions(repeats: int) -> None:
 # -- subprocess workers ---------------------------------------------------------------------
 
 
-def memory_worker(family: str, impl: str, steps: int) -> dict[str, float]:
-    torch.set_num_threads(THREADS)
+def import_both(family: str) -> None:
+    """Import what either side of a pair needs, so both memory workers carry the same
+    libraries (transformers alone adds about 40 MB of RSS) and their peaks differ only
+    by the model and its training step."""
+    import importlib
+
+    import transformers
+
+    importlib.import_module("hyso.core.models")
+    for name in HF_CLASSES[family]:
+        getattr(transformers, name)  # resolves the lazy module of this family
+
+
+def memory_worker(family: str, impl: str, steps: int, threads: int) -> dict[str, float]:
+    torch.set_num_threads(threads)
     impl, _, variant = impl.partition(":")
+    import_both(family)
+    imports_mb = current_rss_mb()
     model = build(family, impl)
-    result = {}
+    result = {"imports_rss_mb": imports_mb}
     if variant:
         unfuse(model, variant)
         ids = torch.randint(2, VOCAB, (BATCH, SEQ), generator=torch.Generator().manual_seed(1))
@@ -275,15 +296,48 @@ def memory_worker(family: str, impl: str, steps: int) -> dict[str, float]:
     return {**result, "peak_rss_mb": peak_rss_mb(), "step_growth_mb": peak_rss_mb() - before}
 
 
-def run_memory(family: str, impl: str, steps: int) -> dict[str, float]:
+def run_memory(family: str, impl: str, steps: int, threads: int) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--memory-worker", family, impl, str(steps)]
+    cmd += ["--threads", str(threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
-def bench_family(family: str, repeats: int, compile: bool) -> list[tuple[str, str, str, str, str]]:
+Row = tuple[str, str, str, str, str]
+
+
+def _ratio_row(family: str, measure: str, hf: float, ours: float, fmt: str) -> Row:
+    return (family, measure, format(hf, fmt), format(ours, fmt), f"{ours / hf:.2f}x")
+
+
+def memory_rows(family: str, threads: int, runs: int = 1) -> list[Row]:
+    """Peak RSS and RSS growth of 3 training steps, a fresh subprocess per model and run
+    (HF and hyso alternating); both import the same libraries (see ``import_both``).
+    With several runs each cell is the median and the range follows in brackets."""
+    mem: dict[str, list[dict[str, float]]] = {"hf": [], "hyso": []}
+    for _ in range(runs):
+        for impl in mem:
+            mem[impl].append(run_memory(family, impl, 3, threads))
+
+    def cell(impl: str, key: str) -> str:
+        values = sorted(m[key] for m in mem[impl])
+        mid = statistics.median(values)
+        return f"{mid:.0f}" if runs == 1 else f"{mid:.0f} ({values[0]:.0f}-{values[-1]:.0f})"
+
+    rows = []
+    for key, measure in (
+        ("imports_rss_mb", "RSS after imports MB"),
+        ("peak_rss_mb", "train peak RSS MB"),
+        ("step_growth_mb", "train RSS growth MB"),
+    ):
+        hf = statistics.median(m[key] for m in mem["hf"])
+        ours = statistics.median(m[key] for m in mem["hyso"])
+        rows.append((family, measure, cell("hf", key), cell("hyso", key), f"{ours / hf:.2f}x"))
+    return rows
+
+
+def bench_family(family: str, repeats: int, compile: bool, threads: int) -> list[Row]:
     """Speed, memory and (but for the encoder) generation rows of one pair of models."""
-    rows: list[tuple[str, str, str, str, str]] = []
     models = {"hyso": build(family, "hyso"), "hf": build(family, "hf")}
     if compile:
         models["hyso+compile"] = build(family, "hyso", compile=True)
@@ -292,56 +346,23 @@ def bench_family(family: str, repeats: int, compile: bool) -> list[tuple[str, st
         for name, m in models.items()
     }
     times = best_of(steps, repeats)
-    tokens = BATCH * SEQ
-    hf_tps = tokens / times["hf"]
-    rows.append(
-        (
-            family,
-            "train tokens/s",
-            f"{hf_tps:,.0f}",
-            f"{tokens / times['hyso']:,.0f}",
-            f"{times['hf'] / times['hyso']:.2f}x",
-        )
-    )
+    tps = {name: BATCH * SEQ / t for name, t in times.items()}
+    rows = [_ratio_row(family, "train tokens/s", tps["hf"], tps["hyso"], ",.0f")]
     if compile:
         rows.append(
-            (
-                family,
-                "train tokens/s (compile)",
-                f"{hf_tps:,.0f}",
-                f"{tokens / times['hyso+compile']:,.0f}",
-                f"{times['hf'] / times['hyso+compile']:.2f}x",
-            )
+            _ratio_row(family, "train tokens/s (compile)", tps["hf"], tps["hyso+compile"], ",.0f")
         )
-    mem = {impl: run_memory(family, impl, 3) for impl in ("hf", "hyso")}
-    rows.append(
-        (
-            family,
-            "train peak RSS MB",
-            f"{mem['hf']['peak_rss_mb']:.0f}",
-            f"{mem['hyso']['peak_rss_mb']:.0f}",
-            f"{mem['hyso']['peak_rss_mb'] / mem['hf']['peak_rss_mb']:.2f}x",
-        )
-    )
-    rows.append(
-        (
-            family,
-            "train RSS growth MB",
-            f"{mem['hf']['step_growth_mb']:.0f}",
-            f"{mem['hyso']['step_growth_mb']:.0f}",
-            f"{mem['hyso']['step_growth_mb'] / mem['hf']['step_growth_mb']:.2f}x",
-        )
-    )
+    rows += memory_rows(family, threads)
     if family != "encoder":
         gens = {name: generate_fn(family, name, models[name]) for name in ("hyso", "hf")}
         gen_times = best_of(gens, max(2, repeats // 2))
         rows.append(
-            (
+            _ratio_row(
                 family,
                 "greedy generate tokens/s",
-                f"{NEW_TOKENS / gen_times['hf']:,.0f}",
-                f"{NEW_TOKENS / gen_times['hyso']:,.0f}",
-                f"{gen_times['hf'] / gen_times['hyso']:.2f}x",
+                NEW_TOKENS / gen_times["hf"],
+                NEW_TOKENS / gen_times["hyso"],
+                ",.0f",
             )
         )
     for row in rows:
@@ -359,23 +380,43 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--families", default=None, help="comma list: decoder,encoder,encdec")
     parser.add_argument("--fusions", action="store_true", help="fusions on/off, decoder only")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="torch threads (default 2)"
+    )
+    parser.add_argument(
+        "--memory-only", action="store_true", help="peak memory rows only (no timing)"
+    )
+    parser.add_argument(
+        "--memory-runs", type=int, default=3, help="with --memory-only: subprocess pairs (median)"
+    )
     parser.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.memory_worker:
         family, impl, steps = args.memory_worker
-        print(json.dumps(memory_worker(family, impl, int(steps))))
+        print(json.dumps(memory_worker(family, impl, int(steps), args.threads)))
         return 0
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.quick else 6)
     if args.fusions:
-        run_fusions(repeats)
+        run_fusions(repeats, args.threads)
         return 0
     families = (args.families or ("decoder" if args.quick else "decoder,encoder,encdec")).split(",")
+    unknown = sorted(set(families) - set(HF_CLASSES))
+    if unknown:
+        parser.error(f"--families: unknown {unknown}; choose from {sorted(HF_CLASSES)}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"torch {torch.__version__}, {THREADS} threads, float32; dim {DIM}, {LAYERS} layers, "
+        f"torch {torch.__version__}, {args.threads} threads, float32; dim {DIM}, {LAYERS} layers, "
         f"{HEADS} heads, vocab {VOCAB}; train batch {BATCH} x seq {SEQ}; "
-        f"generate {NEW_TOKENS} tokens from {PROMPT}, batch 1; best of {repeats}\n",
+        + (
+            f"memory only, median of {args.memory_runs} subprocess pairs; "
+            if args.memory_only
+            else f"generate {NEW_TOKENS} tokens from {PROMPT}, batch 1; best of {repeats}; "
+        )
+        + f"load average {load}\n",
         flush=True,
     )
     names = {
@@ -385,7 +426,11 @@ def main() -> int:
     }
     rows: list[tuple[str, str, str, str, str]] = []
     for family in families:
-        rows += bench_family(family, repeats, args.compile)
+        if args.memory_only:
+            rows += memory_rows(family, args.threads, args.memory_runs)
+        else:
+            rows += bench_family(family, repeats, args.compile, args.threads)
+    print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\n| model | measure | HF transformers | hyso | hyso / HF |")
     print("|---|---|---:|---:|---:|")
     for family, measure, hf, ours, ratio in rows:

@@ -14,6 +14,7 @@ turn, interleaved and repeated; the best time of each is reported.
 - ``Fabric.save``: Lightning's checkpoint save, when lightning is installed.
 
 Usage: python benchmarks/bench_storage.py [--quick] [--size-mb 100] [--repeats 5] [--dir DIR]
+       [--device cpu] [--threads N]
 """
 
 from __future__ import annotations
@@ -66,7 +67,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="folder to write into")
     parser.add_argument("--device", default="cpu", help="where the model lives (cpu, cuda)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's own choice)"
+    )
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.size_mb, args.repeats = min(args.size_mb, 20.0), min(args.repeats, 2)
 
@@ -140,7 +148,9 @@ def main(argv: list[str]) -> int:
     best["hyso save"] = min(returns)
     print(
         f"model {params_mb:.0f} MB fp32 + AdamW state; file {file_mb:.0f} MB; "
-        f"best of {args.repeats}; torch {torch.__version__}; {os.cpu_count()} CPUs"
+        f"best of {args.repeats}; torch {torch.__version__}; {os.cpu_count()} CPUs, "
+        f"{torch.get_num_threads()} torch threads; load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print()
     print("| method | best time (s) | vs torch.save |")

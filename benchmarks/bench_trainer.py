@@ -18,6 +18,7 @@ is mostly framework and data-loading work, so the trainer's own cost in microsec
 stands out of the noise of a shared machine.
 
 Usage: python benchmarks/bench_trainer.py [--steps 2000] [--rounds 5] [--quick] [--wall]
+       [--threads 1]
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import contextlib
 import io
 import itertools
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -169,7 +169,7 @@ def _measure(args: argparse.Namespace, has_lightning: bool) -> None:
     base = _low(steady["hand"])
     base_whole = min(whole["hand"])
     print(
-        f"\n{shape}: {_describe()}, {args.steps} steps, Adam, 1 thread, "
+        f"\n{shape}: {_describe()}, {args.steps} steps, Adam, {args.threads} thread(s), "
         f"best of {args.rounds} interleaved rounds; {'wall' if args.wall else 'thread CPU'} "
         f"time; torch {torch.__version__}"
     )
@@ -322,7 +322,8 @@ def _measure_lockstep(args: argparse.Namespace, has_lightning: bool) -> None:
                 results[name].append(run_lockstep(name, args.steps))
         print(f"{shape} lockstep: round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     print(
-        f"\n{shape} (lockstep pairs): {_describe()}, {args.steps} steps, Adam, 1 thread, "
+        f"\n{shape} (lockstep pairs): {_describe()}, {args.steps} steps, Adam, "
+        f"{args.threads} thread(s), "
         f"{args.rounds} rounds; wall time; torch {torch.__version__}"
     )
     print(
@@ -363,13 +364,19 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--lockstep-only", action="store_true", help="skip the separate runs")
     ap.add_argument("--shapes", default="mlp,tiny", help="models to run: mlp, tiny (comma list)")
     ap.add_argument("--wall", action="store_true", help="wall-clock instead of thread CPU time")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = ap.parse_args(argv)
+    if args.threads < 1:
+        ap.error(f"--threads must be at least 1, got {args.threads}")
+    if args.threads > 1 and not args.wall:
+        print(f"--threads {args.threads}: timing wall-clock (thread CPU time sees one thread)")
+        args.wall = True
     if args.wall:
         global clock
         clock = time.perf_counter
     if args.quick:
         args.steps, args.rounds = 600, 3
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     has_lightning = not args.no_lightning and _has_lightning()
     for name in args.shapes.split(","):
         _use_shape(name)
@@ -405,5 +412,4 @@ def _has_lightning() -> bool:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     sys.exit(main(sys.argv[1:]))
