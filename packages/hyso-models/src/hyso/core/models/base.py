@@ -20,6 +20,7 @@ from .layers import (
     drop_path_rates,
 )
 from .pretrained import load_pretrained, save_pretrained
+from .registry import hf_exporter
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -93,6 +94,10 @@ class HysoModel(nn.Module):
     ) -> M:
         """Load a folder written by ``save_pretrained``; the weights come back bit-identical."""
         return load_pretrained(directory, cls, map_location)  # type: ignore[return-value]
+
+    def to_hf(self, directory: str | os.PathLike[str], **kwargs: Any) -> os.PathLike[str]:
+        """Write a Hugging Face folder transformers loads (see ``hyso.core.models.hf.to_hf``)."""
+        return hf_exporter()(self, directory, **kwargs)
 
     # -- helpers for subclasses -------------------------------------------------------
 

@@ -80,8 +80,10 @@ def attend(
 class SelfAttention(nn.Module):
     """Self-attention with one fused q/k/v projection.
 
-    ``pos_encoding`` (RoPE in every model today) encodes the positions of queries
-    and keys; the same module is shared by every layer of a model.
+    ``pos_encoding`` encodes the positions of queries and keys; the same module
+    is shared by every layer of a model. ``head_dim`` defaults to
+    ``dim // num_heads``; ``qkv_bias`` (default ``bias``) sets the q/k/v biases
+    apart from the output projection's.
     """
 
     def __init__(
@@ -93,10 +95,12 @@ class SelfAttention(nn.Module):
         dropout: float = 0.0,
         *,
         pos_encoding: PositionEncoding | None = None,
+        head_dim: int | None = None,
+        qkv_bias: bool | None = None,
     ) -> None:
         super().__init__()
         num_kv_heads = num_kv_heads or num_heads
-        if dim % num_heads:
+        if head_dim is None and dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         if num_heads % num_kv_heads:
             raise ValueError(
@@ -104,10 +108,11 @@ class SelfAttention(nn.Module):
             )
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
-        self.head_dim = dim // num_heads
+        self.head_dim = head_dim or dim // num_heads
         self.dropout = dropout
-        self.qkv = nn.Linear(dim, (num_heads + 2 * num_kv_heads) * self.head_dim, bias=bias)
-        self.out = nn.Linear(dim, dim, bias=bias)
+        qkv_bias = bias if qkv_bias is None else qkv_bias
+        self.qkv = nn.Linear(dim, (num_heads + 2 * num_kv_heads) * self.head_dim, bias=qkv_bias)
+        self.out = nn.Linear(num_heads * self.head_dim, dim, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
         self.pos_encoding = pos_encoding
 
@@ -124,7 +129,7 @@ class SelfAttention(nn.Module):
         With a cache, ``x`` sits at the positions after the cached ones and its
         keys and values are appended to the cache.
         """
-        B, T, C = x.shape
+        B, T, _ = x.shape
         H, G, hs = self.num_heads, self.num_kv_heads, self.head_dim
         offset = 0 if cache is None else cache.length
         qkv = self.qkv(x).view(B, T, H + 2 * G, hs)  # (B, T, H+2G, hs)
@@ -138,7 +143,7 @@ class SelfAttention(nn.Module):
             k, v = cache.update(k, v)  # (B, G, S, hs)
         dropout_p = self.dropout if self.training else 0.0
         y = attend(q, k, v, attn_mask, is_causal, dropout_p)  # (B, H, T, hs)
-        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H * hs)
         return self.resid_dropout(self.out(y))
 
 

@@ -47,7 +47,14 @@ class TransformerBlock(nn.Module):
         hidden: int = c.hidden_dim  # type: ignore[assignment]
         self.attn_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
         self.attn = SelfAttention(
-            c.dim, heads, kv_heads, c.bias, c.dropout, pos_encoding=pos_encoding
+            c.dim,
+            heads,
+            kv_heads,
+            c.bias,
+            c.dropout,
+            pos_encoding=pos_encoding,
+            head_dim=c.head_dim,
+            qkv_bias=c.qkv_bias,
         )
         self.cross_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias) if cross_attention else None
         self.cross = (
