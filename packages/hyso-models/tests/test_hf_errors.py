@@ -163,3 +163,19 @@ def test_a_model_no_transformers_class_expresses_is_refused_by_name(tmp_path):
     with pytest.raises(HFExportError, match="mlp 'gelu'"):
         gelu.to_hf(tmp_path / "y")
     assert not (tmp_path / "x").exists()
+
+
+def test_gpt2_shaped_model_round_trips_and_gqa_is_refused(tmp_path):
+    values = dict(
+        dim=32, num_layers=2, vocab_size=50, pos_encoding="learned", norm="layernorm",
+        mlp="gelu", bias=True,
+    )  # fmt: skip
+    torch.manual_seed(2)
+    model = HysoDecoderOnly(**values)
+    back = load_hf(to_hf(model, tmp_path / "gpt2"))
+    assert back.hf_architecture == "GPT2LMHeadModel"
+    ids = torch.randint(0, 50, (2, 9))
+    assert torch.equal(model(ids), back(ids))
+    gqa = HysoDecoderOnly(**values, num_heads=4, num_kv_heads=2)
+    with pytest.raises(HFExportError, match=r"GPT2LMHeadModel: num_kv_heads 2 \(needs 4\)"):
+        gqa.to_hf(tmp_path / "gqa")

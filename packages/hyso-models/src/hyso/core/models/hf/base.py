@@ -58,6 +58,8 @@ class HFArchitecture:
     # Where the layer index sits in tensor names, and the token embedding's name.
     layer_pattern: ClassVar[str] = r"layers\.(\d+)\."
     embedding: ClassVar[str] = ""
+    # A prefix the hub's older checkpoints leave off their names ("" when none).
+    bare_prefix: ClassVar[str] = ""
 
     @property
     def family(self) -> str:

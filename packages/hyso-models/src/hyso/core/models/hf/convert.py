@@ -80,6 +80,9 @@ def _precheck(
     arch: HFArchitecture, values: dict[str, Any], source: WeightSource, config_path: Path
 ) -> None:
     """Declared sizes against the files' headers, before anything is built."""
+    bare = arch.embedding.removeprefix(arch.bare_prefix)
+    if arch.bare_prefix and arch.embedding not in source.shapes and bare in source.shapes:
+        source.add_prefix(arch.bare_prefix)
     names = list(source.names())
     if arch.embedding not in source.shapes:
         raise HFFormatError(f"{source.folder}: no tensor {arch.embedding!r} in the weights")

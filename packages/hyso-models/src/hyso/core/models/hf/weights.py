@@ -67,6 +67,7 @@ class WeightSource:
         self._files: dict[str, Path] = {}  # tensor name -> the file holding it
         self._handles: dict[Path, Any] = {}
         self._bin: dict[str, torch.Tensor] | None = None
+        self._source_names: dict[str, str] | None = None  # see add_prefix
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.dtypes: dict[str, torch.dtype] = {}
         try:
@@ -141,6 +142,13 @@ class WeightSource:
             self.dtypes[key] = tensor.dtype
             self._files[key] = path
 
+    def add_prefix(self, prefix: str) -> None:
+        """Name every tensor ``prefix + name`` (for checkpoints saved without it)."""
+        self._source_names = {prefix + name: name for name in self._files}
+        self._files = {prefix + name: path for name, path in self._files.items()}
+        self.shapes = {prefix + name: shape for name, shape in self.shapes.items()}
+        self.dtypes = {prefix + name: dtype for name, dtype in self.dtypes.items()}
+
     def file_of(self, name: str) -> Path:
         """The file holding tensor ``name`` (for error messages)."""
         return self._files.get(name, self.folder)
@@ -151,9 +159,11 @@ class WeightSource:
 
     def get(self, name: str) -> torch.Tensor:
         """Tensor ``name``, read once from its file."""
+        path = self._files[name]
+        if self._source_names is not None:
+            name = self._source_names[name]
         if self._bin is not None:
             return self._bin[name]
-        path = self._files[name]
         try:
             return self._handles[path].get_tensor(name)
         except (SafetensorError, OSError, ValueError) as exc:

@@ -4,6 +4,7 @@ the block."""
 from .attention import CrossAttention, KVCache, SelfAttention, attend
 from .block import TransformerBlock
 from .drop_path import DropPath, drop_path_rates
+from .learned import LearnedPositions
 from .mlp import GeluMLP, SwiGLU, build_mlp
 from .norms import LayerNorm, RMSNorm, build_norm
 from .position import NoPositionEncoding, PositionEncoding
@@ -17,6 +18,7 @@ __all__ = [
     "GeluMLP",
     "KVCache",
     "LayerNorm",
+    "LearnedPositions",
     "NoPositionEncoding",
     "PositionEncoding",
     "RMSNorm",

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from hyso.core.models.config import ModelConfigError
 
+from .learned import LearnedPositions
 from .position import NoPositionEncoding, PositionEncoding
 from .rope import RotaryEmbedding
 
@@ -18,6 +19,7 @@ __all__ = ["POSITION_ENCODINGS", "build_position_encoding"]
 POSITION_ENCODINGS: dict[str, type[PositionEncoding]] = {
     "rope": RotaryEmbedding,
     "none": NoPositionEncoding,
+    "learned": LearnedPositions,
 }
 
 
