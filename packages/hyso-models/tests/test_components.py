@@ -166,3 +166,20 @@ def test_a_folder_saved_before_pos_encoding_existed_still_loads(make_model, tmp_
     ids = torch.randint(0, V, (1, 7))
     with torch.no_grad():
         assert torch.equal(loaded(ids), model(ids))
+
+
+def test_post_norm_block_normalises_after_each_residual_sum():
+    from hyso.core.models.layers import BLOCKS, PostNormBlock
+
+    assert BLOCKS["post_norm"] is PostNormBlock
+    torch.manual_seed(0)
+    model = HysoEncoderOnly(
+        dim=32, num_layers=1, vocab_size=50, block="post_norm", norm="layernorm"
+    )
+    block = model.blocks[0]
+    assert type(block) is PostNormBlock
+    assert isinstance(model.norm, torch.nn.Identity)
+    x = torch.randn(2, 5, 32)
+    h = block.attn_norm(x + block.attn(x))
+    expected = block.mlp_norm(h + block.mlp(h))
+    assert torch.allclose(block(x), expected)

@@ -179,3 +179,24 @@ def test_gpt2_shaped_model_round_trips_and_gqa_is_refused(tmp_path):
     gqa = HysoDecoderOnly(**values, num_heads=4, num_kv_heads=2)
     with pytest.raises(HFExportError, match=r"GPT2LMHeadModel: num_kv_heads 2 \(needs 4\)"):
         gqa.to_hf(tmp_path / "gqa")
+
+
+def test_bert_shaped_encoder_round_trips_with_token_types(tmp_path):
+    values = dict(
+        dim=32, num_layers=2, vocab_size=50, pos_encoding="learned", norm="layernorm",
+        mlp="gelu_erf", bias=True, block="post_norm", embed_norm=True, type_vocab_size=2,
+        head_transform=True,
+    )  # fmt: skip
+    torch.manual_seed(3)
+    model = HysoEncoderOnly(**values).eval()
+    back = load_hf(to_hf(model, tmp_path / "bert")).eval()
+    assert back.hf_architecture == "BertForMaskedLM"
+    ids = torch.randint(0, 50, (2, 9))
+    types = torch.zeros_like(ids)
+    types[:, 4:] = 1
+    assert torch.equal(model(ids, token_type_ids=types), back(ids, token_type_ids=types))
+    assert not torch.equal(model(ids, token_type_ids=types), model(ids))
+    with pytest.raises(ValueError, match=r"token_type_ids: a type id is out of range \[0, 2\)"):
+        model(ids, token_type_ids=types + 1)
+    with pytest.raises(HFExportError, match="BertForMaskedLM: block 'pre_norm'"):
+        HysoEncoderOnly(**{**values, "block": "pre_norm"}).to_hf(tmp_path / "pre")

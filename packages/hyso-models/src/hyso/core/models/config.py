@@ -30,7 +30,8 @@ __all__ = [
     "register_config",
 ]
 
-MLP_KINDS = ("swiglu", "gelu")
+MLP_KINDS = ("swiglu", "gelu", "gelu_erf")
+BLOCK_KINDS = ("pre_norm", "post_norm")
 NORM_KINDS = ("rmsnorm", "layernorm")
 # Keys accepted by ``from_dict`` as spellings of a field (the configs/ files say ``layers``).
 ALIASES = {"layers": "num_layers", "n_layers": "num_layers", "n_heads": "num_heads"}
@@ -60,7 +61,10 @@ class TransformerConfig:
     another, as some Llama shapes do); ``qkv_bias`` defaults to ``bias`` (Qwen2
     has biases on q/k/v only); ``rope_scaling`` is ``None`` or
     ``{"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
-    "original_max_position_embeddings"}``.
+    "original_max_position_embeddings"}``. ``block`` names an entry of
+    ``hyso.core.models.layers.BLOCKS`` (``"pre_norm"``, or BERT's ``"post_norm"``,
+    whose model has no final norm); ``embed_norm`` normalises the embeddings before
+    the first block (BERT). ``mlp="gelu"`` is the tanh GELU, ``"gelu_erf"`` the exact one.
 
     A subclass that sets its own ``family`` is registered under that name (see
     :func:`config_class_for`).
@@ -88,6 +92,8 @@ class TransformerConfig:
     head_size: int | None = None
     qkv_bias: bool | None = None
     rope_scaling: dict[str, Any] | None = None
+    block: str = "pre_norm"
+    embed_norm: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -123,6 +129,8 @@ class TransformerConfig:
             )
         if self.mlp not in MLP_KINDS:
             raise ModelConfigError(f"unknown mlp {self.mlp!r}; expected one of {MLP_KINDS}")
+        if self.block not in BLOCK_KINDS:
+            raise ModelConfigError(f"unknown block {self.block!r}; expected one of {BLOCK_KINDS}")
         if self.norm not in NORM_KINDS:
             raise ModelConfigError(f"unknown norm {self.norm!r}; expected one of {NORM_KINDS}")
         if self.hidden_dim is None:
@@ -142,7 +150,7 @@ class TransformerConfig:
                 raise ModelConfigError(f"{key} must be a positive number, got {value!r}")
             if not 0 < value < math.inf:  # also refuses NaN
                 raise ModelConfigError(f"{key} must be a positive finite number, got {value!r}")
-        for key in ("tie_embeddings", "bias", "qkv_bias"):
+        for key in ("tie_embeddings", "bias", "qkv_bias", "embed_norm"):
             if not isinstance(getattr(self, key), bool):
                 raise ModelConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
 
@@ -209,9 +217,24 @@ class DecoderOnlyConfig(TransformerConfig):
 
 @dataclass
 class EncoderOnlyConfig(TransformerConfig):
-    """A bidirectional encoder with a per-token (masked-LM) head (BERT style)."""
+    """A bidirectional encoder with a per-token (masked-LM) head (BERT style).
+
+    ``type_vocab_size`` > 0 adds token-type (segment) embeddings; ``head_transform``
+    puts BERT's dense + GELU + norm before the output head, which then has a bias.
+    """
 
     family: ClassVar[str] = "encoder_only"
+
+    type_vocab_size: int = 0
+    head_transform: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("type_vocab_size", self.type_vocab_size, minimum=0)
+        if not isinstance(self.head_transform, bool):
+            raise ModelConfigError(
+                f"head_transform must be true or false, got {self.head_transform!r}"
+            )
 
 
 @dataclass

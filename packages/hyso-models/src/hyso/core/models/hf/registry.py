@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import HFArchitecture
+from .bert import BertArchitecture
 from .gpt2 import GPT2Architecture
 from .llama import LlamaArchitecture, MistralArchitecture, Qwen2Architecture
 from .weights import HFFormatError
@@ -20,6 +21,7 @@ ARCHITECTURES: dict[str, HFArchitecture] = {
         MistralArchitecture(),
         Qwen2Architecture(),
         GPT2Architecture(),
+        BertArchitecture(),
     )
 }
 

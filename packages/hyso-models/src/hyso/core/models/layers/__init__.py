@@ -5,13 +5,16 @@ from .attention import CrossAttention, KVCache, SelfAttention, attend
 from .block import TransformerBlock
 from .drop_path import DropPath, drop_path_rates
 from .learned import LearnedPositions
-from .mlp import GeluMLP, SwiGLU, build_mlp
+from .mlp import GELU_APPROXIMATIONS, GeluMLP, SwiGLU, build_mlp
 from .norms import LayerNorm, RMSNorm, build_norm
 from .position import NoPositionEncoding, PositionEncoding
-from .registry import POSITION_ENCODINGS, build_position_encoding
+from .post_norm import PostNormBlock
+from .registry import BLOCKS, POSITION_ENCODINGS, block_class, build_position_encoding
 from .rope import RotaryEmbedding, apply_rotary
 
 __all__ = [
+    "BLOCKS",
+    "GELU_APPROXIMATIONS",
     "POSITION_ENCODINGS",
     "CrossAttention",
     "DropPath",
@@ -21,6 +24,7 @@ __all__ = [
     "LearnedPositions",
     "NoPositionEncoding",
     "PositionEncoding",
+    "PostNormBlock",
     "RMSNorm",
     "RotaryEmbedding",
     "SelfAttention",
@@ -28,6 +32,7 @@ __all__ = [
     "TransformerBlock",
     "apply_rotary",
     "attend",
+    "block_class",
     "build_mlp",
     "build_norm",
     "build_position_encoding",

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GeluMLP", "SwiGLU", "build_mlp", "swiglu", "swiglu_linear"]
+__all__ = ["GELU_APPROXIMATIONS", "GeluMLP", "SwiGLU", "build_mlp", "swiglu", "swiglu_linear"]
 
 
 class SwiGLU(nn.Module):
@@ -80,25 +80,38 @@ class _SwiGLULinear(torch.autograd.Function):
 
 
 class GeluMLP(nn.Module):
-    """``proj(gelu(fc(x)))`` (GPT-2/BERT)."""
+    """``proj(gelu(fc(x)))`` (GPT-2/BERT); ``approximate`` is ``"tanh"`` (GPT-2) or
+    ``"none"`` (the exact GELU, BERT)."""
 
-    def __init__(self, dim: int, hidden_dim: int, bias: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        hidden_dim: int,
+        bias: bool = False,
+        dropout: float = 0.0,
+        approximate: str = "tanh",
+    ):
         super().__init__()
+        self.approximate = approximate
         self.fc = nn.Linear(dim, hidden_dim, bias=bias)
         self.down = nn.Linear(hidden_dim, dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C) -> (B, T, C)``."""
-        return self.dropout(self.down(F.gelu(self.fc(x), approximate="tanh")))
+        return self.dropout(self.down(F.gelu(self.fc(x), approximate=self.approximate)))
 
 
 def build_mlp(
     kind: str, dim: int, hidden_dim: int, bias: bool = False, dropout: float = 0.0
 ) -> nn.Module:
-    """``"swiglu"`` or ``"gelu"``; anything else is a ``ValueError``."""
+    """``"swiglu"``, ``"gelu"`` (tanh) or ``"gelu_erf"``; anything else is a ``ValueError``."""
     if kind == "swiglu":
         return SwiGLU(dim, hidden_dim, bias, dropout)
-    if kind == "gelu":
-        return GeluMLP(dim, hidden_dim, bias, dropout)
-    raise ValueError(f"unknown mlp {kind!r}; expected 'swiglu' or 'gelu'")
+    if kind in GELU_APPROXIMATIONS:
+        return GeluMLP(dim, hidden_dim, bias, dropout, GELU_APPROXIMATIONS[kind])
+    raise ValueError(f"unknown mlp {kind!r}; expected 'swiglu', 'gelu' or 'gelu_erf'")
+
+
+# mlp kind -> ``approximate`` of F.gelu.
+GELU_APPROXIMATIONS = {"gelu": "tanh", "gelu_erf": "none"}
