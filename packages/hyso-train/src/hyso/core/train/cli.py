@@ -1,4 +1,4 @@
-"""The ``hyso`` command line: ``train``, ``generate``, ``runs``, ``sweep``, ``plot``.
+"""The ``hyso`` command line: ``train``, ``generate``, ``runs``, ``sweep``, ``plot``, ``convert``.
 
 Every error a user can cause (a bad config path or override, a missing run folder, an
 unusable corpus) is printed as one line on stderr with exit status 2; set
@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from hyso.core.train.commands import generate, plot, runs, sweep, train
+from hyso.core.train.commands import convert, generate, plot, runs, sweep, train
 
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
-_COMMANDS = (train, generate, runs, sweep, plot)
+_COMMANDS = (train, generate, runs, sweep, plot, convert)
 
 
 class _Parser(argparse.ArgumentParser):
