@@ -200,3 +200,25 @@ def test_bert_shaped_encoder_round_trips_with_token_types(tmp_path):
         model(ids, token_type_ids=types + 1)
     with pytest.raises(HFExportError, match="BertForMaskedLM: block 'pre_norm'"):
         HysoEncoderOnly(**{**values, "block": "pre_norm"}).to_hf(tmp_path / "pre")
+
+
+def test_t5_shaped_model_round_trips_and_an_untied_head_is_refused(tmp_path):
+    from hyso.core.models import HysoEncoderDecoder
+
+    values = dict(
+        dim=32, num_layers=2, vocab_size=50, num_heads=4, head_size=6, mlp="geglu",
+        pos_encoding="relative", rel_buckets=8, rel_max_distance=16, attn_scale=1.0,
+    )  # fmt: skip
+    torch.manual_seed(4)
+    model = HysoEncoderDecoder(**values).eval()
+    back = load_hf(to_hf(model, tmp_path / "t5")).eval()
+    assert back.hf_architecture == "T5ForConditionalGeneration"
+    src, tgt = torch.randint(0, 50, (2, 9)), torch.randint(0, 50, (2, 5))
+    assert torch.equal(model(src, tgt), back(src, tgt))
+    # The decoder's bias looks back only: a later target token cannot change earlier logits.
+    changed = tgt.clone()
+    changed[:, -1] = (tgt[:, -1] + 1) % 50
+    assert torch.equal(model(src, changed)[:, :-1], model(src, tgt)[:, :-1])
+    untied = HysoEncoderDecoder(**values, tie_embeddings=False)
+    with pytest.raises(HFExportError, match="untied output head"):
+        untied.to_hf(tmp_path / "untied")

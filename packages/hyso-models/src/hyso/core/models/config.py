@@ -30,7 +30,7 @@ __all__ = [
     "register_config",
 ]
 
-MLP_KINDS = ("swiglu", "gelu", "gelu_erf")
+MLP_KINDS = ("swiglu", "geglu", "gelu", "gelu_erf", "dense_relu")
 BLOCK_KINDS = ("pre_norm", "post_norm")
 NORM_KINDS = ("rmsnorm", "layernorm")
 # Keys accepted by ``from_dict`` as spellings of a field (the configs/ files say ``layers``).
@@ -64,7 +64,10 @@ class TransformerConfig:
     "original_max_position_embeddings"}``. ``block`` names an entry of
     ``hyso.core.models.layers.BLOCKS`` (``"pre_norm"``, or BERT's ``"post_norm"``,
     whose model has no final norm); ``embed_norm`` normalises the embeddings before
-    the first block (BERT). ``mlp="gelu"`` is the tanh GELU, ``"gelu_erf"`` the exact one.
+    the first block (BERT). ``mlp="gelu"`` is the tanh GELU, ``"gelu_erf"`` the exact one,
+    ``"geglu"`` the gated tanh GELU and ``"dense_relu"`` the ReLU MLP (T5). ``attn_scale``
+    multiplies the attention scores (default ``1 / sqrt(head_size)``; T5 uses 1).
+    ``rel_buckets`` and ``rel_max_distance`` shape the ``"relative"`` position bias.
 
     A subclass that sets its own ``family`` is registered under that name (see
     :func:`config_class_for`).
@@ -94,6 +97,9 @@ class TransformerConfig:
     rope_scaling: dict[str, Any] | None = None
     block: str = "pre_norm"
     embed_norm: bool = False
+    attn_scale: float | None = None
+    rel_buckets: int = 32
+    rel_max_distance: int = 128
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -120,6 +126,15 @@ class TransformerConfig:
         if self.qkv_bias is None:
             self.qkv_bias = self.bias
         _check_rope_scaling(self.rope_scaling)
+        for key in ("rel_buckets", "rel_max_distance"):
+            _check_int(key, getattr(self, key), minimum=2)
+        scale = self.attn_scale
+        if scale is not None and (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not 0 < scale < math.inf
+        ):
+            raise ModelConfigError(f"attn_scale must be a positive number or null, got {scale!r}")
         if self.num_kv_heads is None:
             self.num_kv_heads = self.num_heads
         _check_int("num_kv_heads", self.num_kv_heads, minimum=1)
@@ -135,7 +150,9 @@ class TransformerConfig:
             raise ModelConfigError(f"unknown norm {self.norm!r}; expected one of {NORM_KINDS}")
         if self.hidden_dim is None:
             self.hidden_dim = (
-                -(-8 * self.dim // (3 * 64)) * 64 if self.mlp == "swiglu" else 4 * self.dim
+                -(-8 * self.dim // (3 * 64)) * 64
+                if self.mlp in ("swiglu", "geglu")
+                else 4 * self.dim
             )
         _check_int("hidden_dim", self.hidden_dim, minimum=1)
         for key in ("dropout", "drop_path"):
@@ -249,6 +266,8 @@ class EncoderDecoderConfig(TransformerConfig):
 
     num_decoder_layers: int | None = None
     decoder_start_token_id: int = 0
+    # Multiplies the decoder's final hidden states before the head (tied T5: dim ** -0.5).
+    logit_scale: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -256,6 +275,13 @@ class EncoderDecoderConfig(TransformerConfig):
             self.num_decoder_layers = self.num_layers
         _check_int("num_decoder_layers", self.num_decoder_layers, minimum=1)
         _check_int("decoder_start_token_id", self.decoder_start_token_id, minimum=0)
+        scale = self.logit_scale
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not 0 < scale < math.inf
+        ):
+            raise ModelConfigError(f"logit_scale must be a positive number, got {scale!r}")
         if self.decoder_start_token_id >= self.vocab_size:
             raise ModelConfigError(
                 f"decoder_start_token_id {self.decoder_start_token_id} is not below "

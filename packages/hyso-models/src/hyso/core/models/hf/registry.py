@@ -10,6 +10,7 @@ from .base import HFArchitecture
 from .bert import BertArchitecture
 from .gpt2 import GPT2Architecture
 from .llama import LlamaArchitecture, MistralArchitecture, Qwen2Architecture
+from .t5 import T5Architecture
 from .weights import HFFormatError
 
 __all__ = ["ARCHITECTURES", "architecture_for"]
@@ -22,6 +23,7 @@ ARCHITECTURES: dict[str, HFArchitecture] = {
         Qwen2Architecture(),
         GPT2Architecture(),
         BertArchitecture(),
+        T5Architecture(),
     )
 }
 

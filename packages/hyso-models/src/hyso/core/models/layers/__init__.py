@@ -10,6 +10,7 @@ from .norms import LayerNorm, RMSNorm, build_norm
 from .position import NoPositionEncoding, PositionEncoding
 from .post_norm import PostNormBlock
 from .registry import BLOCKS, POSITION_ENCODINGS, block_class, build_position_encoding
+from .relative import RelativePositionBias
 from .rope import RotaryEmbedding, apply_rotary
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "PositionEncoding",
     "PostNormBlock",
     "RMSNorm",
+    "RelativePositionBias",
     "RotaryEmbedding",
     "SelfAttention",
     "SwiGLU",

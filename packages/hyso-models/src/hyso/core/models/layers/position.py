@@ -46,6 +46,15 @@ class PositionEncoding(nn.Module):
         heads (queries and keys, position-encoded) and the rest (values)."""
         return qkv[:, :, :num_rotated], qkv[:, :, num_rotated:]
 
+    def attn_bias(self, num_queries: int, num_keys: int, offset: int = 0) -> torch.Tensor | None:
+        """A bias ``(1|B, H, T, S)`` added to the attention scores of queries at positions
+        ``offset ..`` over keys ``0 .. S - 1``; ``None`` (no bias) by default."""
+        return None
+
+    def causal(self) -> PositionEncoding:
+        """This encoding as a causal (decoder) stack uses it; the same by default."""
+        return self
+
 
 class NoPositionEncoding(PositionEncoding):
     """No positions at all (a bag-of-tokens encoder; also a minimal example)."""

@@ -11,6 +11,7 @@ from .block import TransformerBlock
 from .learned import LearnedPositions
 from .position import NoPositionEncoding, PositionEncoding
 from .post_norm import PostNormBlock
+from .relative import RelativePositionBias
 from .rope import RotaryEmbedding
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ POSITION_ENCODINGS: dict[str, type[PositionEncoding]] = {
     "rope": RotaryEmbedding,
     "none": NoPositionEncoding,
     "learned": LearnedPositions,
+    "relative": RelativePositionBias,
 }
 
 
