@@ -30,9 +30,14 @@ def padded_batch(vocab: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def max_logit_diff(hf_model, model, ids: torch.Tensor, mask: torch.Tensor) -> float:
-    """Largest |difference| of the logits at the non-padding positions."""
+    """Largest |difference| of the logits at the non-padding positions.
+
+    transformers is given the positions its ``generate`` uses for left-padded rows
+    (counted from each row's first token), as hyso numbers them.
+    """
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     with torch.no_grad():
-        theirs = hf_model(input_ids=ids, attention_mask=mask).logits
+        theirs = hf_model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
         ours = model(ids, attention_mask=mask)
     keep = mask.bool()
     return float((theirs[keep] - ours[keep]).abs().max())
@@ -53,20 +58,13 @@ def hf_greedy(hf_model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return out[:, ids.shape[1] :]
 
 
-def check_model(hf_model, folder: Path, vocab: int, pad_generation: bool = True):
-    """Logits and greedy tokens of the hyso model loaded from ``folder`` equal transformers'.
-
-    Without ``pad_generation`` the generation batch is unpadded: transformers'
-    ``generate`` numbers a left-padded row's positions from its first token,
-    which matters for learned absolute positions (GPT-2).
-    """
+def check_model(hf_model, folder: Path, vocab: int):
+    """Logits and greedy tokens of the hyso model loaded from ``folder`` equal transformers'
+    on a left-padded batch."""
     hf_model.eval()
     model = load_hf(folder).eval()
     ids, mask = padded_batch(vocab)
     assert max_logit_diff(hf_model, model, ids, mask) <= LOGIT_TOL
-    if not pad_generation:
-        ids, mask = padded_batch(vocab, seed=1)
-        mask = torch.ones_like(mask)
     ours = model.generate(ids, NEW_TOKENS, attention_mask=mask)[:, ids.shape[1] :]
     theirs = hf_greedy(hf_model, ids, mask)
     assert all(len(set(row.tolist())) >= 4 for row in theirs), theirs  # not a degenerate run
@@ -74,9 +72,7 @@ def check_model(hf_model, folder: Path, vocab: int, pad_generation: bool = True)
     return model
 
 
-def check_family(
-    hf_config, tmp_path: Path, auto=transformers.AutoModelForCausalLM, pad_generation=True
-) -> None:
+def check_family(hf_config, tmp_path: Path, auto=transformers.AutoModelForCausalLM) -> None:
     """The whole proof for one config: load, compare, export, reload, compare, bf16 bit-exact."""
     # Weights large enough that greedy decoding does not settle on one token.
     hf_config.initializer_range = 0.2
@@ -87,11 +83,11 @@ def check_family(
             if name.endswith("bias") or "norm" in name or ".ln_" in name:
                 p.add_(torch.randn_like(p) * 0.1)
     hf_model.save_pretrained(tmp_path / "hf")
-    model = check_model(hf_model, tmp_path / "hf", hf_config.vocab_size, pad_generation)
+    model = check_model(hf_model, tmp_path / "hf", hf_config.vocab_size)
     model.to_hf(tmp_path / "out")
     back = auto.from_pretrained(tmp_path / "out").eval()
     assert type(back) is type(hf_model)
-    check_model(back, tmp_path / "out", hf_config.vocab_size, pad_generation)
+    check_model(back, tmp_path / "out", hf_config.vocab_size)
     check_bf16_roundtrip(hf_model, tmp_path, auto)
 
 

@@ -25,7 +25,7 @@ CONFIGS = {
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_gpt2_parity(name, tmp_path, parity):
     config = transformers.GPT2Config(**CONFIGS[name])
-    parity.check_family(config, tmp_path, pad_generation=False)
+    parity.check_family(config, tmp_path)
 
 
 def test_checkpoints_without_the_transformer_prefix_load(tmp_path):

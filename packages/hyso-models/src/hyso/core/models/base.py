@@ -137,15 +137,21 @@ class HysoModel(nn.Module):
         memory_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         pos_encoding: PositionEncoding | None = None,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Embed ``ids (B, T)`` (positions after the cached ones) and run ``blocks``
-        (whose encoding is ``pos_encoding``, by default the model's)."""
+        """Embed ``ids (B, T)`` (positions after the cached ones, or ``positions (B, T)``
+        for left-padded rows) and run ``blocks`` (whose encoding is ``pos_encoding``, by
+        default the model's)."""
         offset = 0 if cache is None else cache.length
         x = self.tok_emb(ids)  # (B, T, C)
         type_emb = getattr(self, "type_emb", None)
         if type_emb is not None:  # no ids: every token is of type 0
             x = x + (type_emb.weight[0] if token_type_ids is None else type_emb(token_type_ids))
-        x = (pos_encoding or self.pos_encoding).embed(x, offset)
+        encoding = pos_encoding or self.pos_encoding
+        if positions is None:
+            x = encoding.embed(x, offset)
+        else:
+            x = encoding.embed(x, offset, positions=positions)
         embed_norm = getattr(self, "embed_norm", None)
         if embed_norm is not None:
             x = embed_norm(x)

@@ -29,10 +29,14 @@ class LearnedPositions(PositionEncoding):
         """One vector of ``config.dim`` for each of ``config.max_seq_len`` positions."""
         return cls(config.max_seq_len, config.dim)
 
-    def embed(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """Token embeddings ``x (B, T, C)`` plus the vectors of positions ``offset ..``."""
+    def embed(
+        self, x: torch.Tensor, offset: int = 0, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token embeddings ``x (B, T, C)`` plus the vectors of positions ``offset ..``,
+        or of ``positions (B, T)`` (left-padded rows count from their first token)."""
         end = offset + x.shape[1]
         if end > self.max_seq_len:
             raise ValueError(f"positions up to {end} exceed max_seq_len {self.max_seq_len}")
-        positions = torch.arange(offset, end, device=x.device)  # (T,)
+        if positions is None:
+            positions = torch.arange(offset, end, device=x.device)  # (T,)
         return x + self.emb(positions)  # (B, T, C)

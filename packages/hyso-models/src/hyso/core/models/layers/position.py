@@ -35,8 +35,14 @@ class PositionEncoding(nn.Module):
         """Build from a model config (override to read the fields the encoding needs)."""
         return cls()
 
-    def embed(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """Token embeddings ``x (B, T, C)`` at positions ``offset ..``, with positions added."""
+    def embed(
+        self, x: torch.Tensor, offset: int = 0, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token embeddings ``x (B, T, C)`` at positions ``offset ..``, with positions added.
+
+        ``positions (B, T)``, given only for left-padded rows, numbers each row's
+        tokens from its first real one (what an absolute encoding should use).
+        """
         return x
 
     def rotate_qkv(
