@@ -22,8 +22,12 @@ switched off through the public route (norms replaced by ``torch.nn.RMSNorm``,
 saved activations of one forward (exact), peak RSS over 3 steps (subprocess per
 variant) and step time (variants alternating in one process).
 
+``--from-hf`` builds the hyso decoder from the HF Llama's own weights with
+``load_hf`` (the converted model against the one it came from).
+
 Usage: python benchmarks/bench_models.py [--quick] [--compile] [--repeats N] [--fusions]
        [--threads N] [--families decoder,encoder,encdec] [--memory-only]
+       [--from-hf]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -75,6 +80,8 @@ def current_rss_mb() -> float:
 
 def build(family: str, impl: str, compile: bool = False) -> torch.nn.Module:
     torch.manual_seed(0)
+    if impl == "hyso" and family == "decoder" and os.environ.get(FROM_HF_VAR):
+        return build_from_hf(compile)
     if impl == "hyso":
         from hyso.core.models import HysoDecoderOnly, HysoEncoderDecoder, HysoEncoderOnly
 
@@ -135,6 +142,25 @@ def build(family: str, impl: str, compile: bool = False) -> torch.nn.Module:
         tie_word_embeddings=True,
     )
     return T5ForConditionalGeneration(config)
+
+
+# Set by --from-hf (and inherited by the memory workers): the hyso decoder is the HF
+# Llama's own weights, converted with load_hf.
+FROM_HF_VAR = "HYSO_BENCH_FROM_HF"
+
+
+def build_from_hf(compile: bool) -> torch.nn.Module:
+    """The HF Llama of ``build("decoder", "hf")``, saved and loaded with ``load_hf``."""
+    from hyso.core.models import HysoDecoderOnly, load_hf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build("decoder", "hf").save_pretrained(tmp)
+        model = load_hf(tmp)
+    if not compile:
+        return model
+    compiled = HysoDecoderOnly(model.config, compile=True)
+    compiled.load_state_dict(model.state_dict())
+    return compiled
 
 
 def train_step_fn(family: str, impl: str, model: torch.nn.Module) -> Callable[[], None]:
@@ -389,10 +415,15 @@ def main() -> int:
     parser.add_argument(
         "--memory-runs", type=int, default=3, help="with --memory-only: subprocess pairs (median)"
     )
+    parser.add_argument(
+        "--from-hf", action="store_true", help="the hyso decoder is the HF Llama, via load_hf"
+    )
     parser.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
+    if args.from_hf:
+        os.environ[FROM_HF_VAR] = "1"
     if args.memory_worker:
         family, impl, steps = args.memory_worker
         print(json.dumps(memory_worker(family, impl, int(steps), args.threads)))

@@ -166,3 +166,39 @@ def test_a_folder_saved_before_pos_encoding_existed_still_loads(make_model, tmp_
     ids = torch.randint(0, V, (1, 7))
     with torch.no_grad():
         assert torch.equal(loaded(ids), model(ids))
+
+
+def test_post_norm_block_normalises_after_each_residual_sum():
+    from hyso.core.models.layers import BLOCKS, PostNormBlock
+
+    assert BLOCKS["post_norm"] is PostNormBlock
+    torch.manual_seed(0)
+    model = HysoEncoderOnly(
+        dim=32, num_layers=1, vocab_size=50, block="post_norm", norm="layernorm"
+    )
+    block = model.blocks[0]
+    assert type(block) is PostNormBlock
+    assert isinstance(model.norm, torch.nn.Identity)
+    x = torch.randn(2, 5, 32)
+    h = block.attn_norm(x + block.attn(x))
+    expected = block.mlp_norm(h + block.mlp(h))
+    assert torch.allclose(block(x), expected)
+
+
+def test_learned_positions_number_a_left_padded_row_from_its_first_token() -> None:
+    torch.manual_seed(0)
+    model = HysoDecoderOnly(
+        dim=32, num_layers=2, vocab_size=V, pos_encoding="learned", norm="layernorm", mlp="gelu"
+    ).eval()
+    with torch.no_grad():
+        for p in model.pos_encoding.parameters():
+            p.mul_(20)  # positions matter a lot, so a shifted numbering would show
+    ids = torch.randint(1, V, (1, 6), generator=torch.Generator().manual_seed(5))
+    padded = torch.cat([torch.zeros(1, 3, dtype=torch.long), ids], dim=1)
+    mask = torch.tensor([[0, 0, 0] + [1] * 6])
+    alone = model.generate(ids, 8)[:, 6:]
+    batched = model.generate(torch.cat([padded, padded]), 8, attention_mask=mask.repeat(2, 1))
+    assert torch.equal(batched[:, 9:], alone.repeat(2, 1))
+    with torch.no_grad():
+        full = model(padded, attention_mask=mask)[:, 3:]
+        assert torch.allclose(full, model(ids), atol=1e-5)

@@ -20,6 +20,7 @@ from .config import (
 from .decoder_only import HysoDecoderOnly
 from .encoder_decoder import HysoEncoderDecoder
 from .encoder_only import HysoEncoderOnly
+from .hf import HFExportError, HFFormatError, load_hf, to_hf
 from .pretrained import PretrainedFormatError, load_pretrained
 from .registry import build_model, family_names, model_class_for, register_family
 
@@ -30,6 +31,8 @@ __all__ = [
     "DecoderOnlyConfig",
     "EncoderDecoderConfig",
     "EncoderOnlyConfig",
+    "HFExportError",
+    "HFFormatError",
     "HysoDecoderOnly",
     "HysoEncoderDecoder",
     "HysoEncoderOnly",
@@ -41,8 +44,10 @@ __all__ = [
     "family_names",
     "get_config",
     "list_configs",
+    "load_hf",
     "load_pretrained",
     "model_class_for",
     "register_config",
     "register_family",
+    "to_hf",
 ]

@@ -14,12 +14,13 @@ from torch import nn
 from .config import TransformerConfig
 from .layers import (
     PositionEncoding,
-    TransformerBlock,
+    block_class,
     build_norm,
     build_position_encoding,
     drop_path_rates,
 )
 from .pretrained import load_pretrained, save_pretrained
+from .registry import hf_exporter
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -94,23 +95,35 @@ class HysoModel(nn.Module):
         """Load a folder written by ``save_pretrained``; the weights come back bit-identical."""
         return load_pretrained(directory, cls, map_location)  # type: ignore[return-value]
 
+    def to_hf(self, directory: str | os.PathLike[str], **kwargs: Any) -> os.PathLike[str]:
+        """Write a Hugging Face folder transformers loads (see ``hyso.core.models.hf.to_hf``)."""
+        return hf_exporter()(self, directory, **kwargs)
+
     # -- helpers for subclasses -------------------------------------------------------
 
     def _build_single_stack(self) -> None:
-        """Token embedding, positional encoding, ``num_layers`` blocks, final norm,
-        LM head, then init.
+        """Token embedding (+ token types, + norm when configured), positional encoding,
+        ``num_layers`` blocks, final norm (none after post-norm blocks), head, then init.
 
         The layout the decoder-only and encoder-only models share; they differ only in
         the attention mask their ``forward`` builds.
         """
         c = self.config
         self.tok_emb = nn.Embedding(c.vocab_size, c.dim)
+        types = getattr(c, "type_vocab_size", 0)
+        self.type_emb = nn.Embedding(types, c.dim) if types else None
         self.emb_dropout = nn.Dropout(c.dropout)
         self.pos_encoding = build_position_encoding(c)
+        self.embed_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias) if c.embed_norm else None
         self.blocks = make_blocks(c, c.num_layers, self.pos_encoding)
-        self.norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
-        self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
+        post_norm = c.block == "post_norm"
+        self.norm = nn.Identity() if post_norm else build_norm(c.norm, c.dim, c.norm_eps, c.bias)
+        self._build_head()
         self._finish_init(c.num_layers)
+
+    def _build_head(self) -> None:
+        """The output head: a bias-free projection to the vocabulary."""
+        self.lm_head = nn.Linear(self.config.dim, self.config.vocab_size, bias=False)
 
     def _run_blocks(
         self,
@@ -122,10 +135,27 @@ class HysoModel(nn.Module):
         cache: Cache | None = None,
         memory: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        pos_encoding: PositionEncoding | None = None,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Embed ``ids (B, T)`` (positions after the cached ones) and run ``blocks``."""
+        """Embed ``ids (B, T)`` (positions after the cached ones, or ``positions (B, T)``
+        for left-padded rows) and run ``blocks`` (whose encoding is ``pos_encoding``, by
+        default the model's)."""
         offset = 0 if cache is None else cache.length
-        x = self.emb_dropout(self.pos_encoding.embed(self.tok_emb(ids), offset))  # (B, T, C)
+        x = self.tok_emb(ids)  # (B, T, C)
+        type_emb = getattr(self, "type_emb", None)
+        if type_emb is not None:  # no ids: every token is of type 0
+            x = x + (type_emb.weight[0] if token_type_ids is None else type_emb(token_type_ids))
+        encoding = pos_encoding or self.pos_encoding
+        if positions is None:
+            x = encoding.embed(x, offset)
+        else:
+            x = encoding.embed(x, offset, positions=positions)
+        embed_norm = getattr(self, "embed_norm", None)
+        if embed_norm is not None:
+            x = embed_norm(x)
+        x = self.emb_dropout(x)
         for i, block in enumerate(blocks):
             x = block(
                 x,
@@ -238,11 +268,10 @@ def make_blocks(
     *,
     cross_attention: bool = False,
 ) -> nn.ModuleList:
-    """``num_layers`` pre-norm blocks sharing ``pos_encoding``, with linearly increasing
-    drop-path rates."""
+    """``num_layers`` blocks of the kind ``config.block`` names, sharing ``pos_encoding``,
+    with linearly increasing drop-path rates."""
+    block = block_class(config)
     return nn.ModuleList(
-        TransformerBlock(
-            config, pos_encoding=pos_encoding, drop_path=rate, cross_attention=cross_attention
-        )
+        block(config, pos_encoding=pos_encoding, drop_path=rate, cross_attention=cross_attention)
         for rate in drop_path_rates(config.drop_path, num_layers)
     )

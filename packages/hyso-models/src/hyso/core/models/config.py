@@ -13,6 +13,7 @@ model the tests use.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -29,7 +30,8 @@ __all__ = [
     "register_config",
 ]
 
-MLP_KINDS = ("swiglu", "gelu")
+MLP_KINDS = ("swiglu", "geglu", "gelu", "gelu_erf", "dense_relu")
+BLOCK_KINDS = ("pre_norm", "post_norm")
 NORM_KINDS = ("rmsnorm", "layernorm")
 # Keys accepted by ``from_dict`` as spellings of a field (the configs/ files say ``layers``).
 ALIASES = {"layers": "num_layers", "n_layers": "num_layers", "n_heads": "num_heads"}
@@ -54,7 +56,18 @@ class TransformerConfig:
     ``8 * dim / 3`` rounded up to a multiple of 64 for SwiGLU and ``4 * dim``
     for GELU. ``drop_path`` is the stochastic-depth rate of the last block; it
     grows linearly from 0 at the first. ``pos_encoding`` names an entry of
-    ``hyso.core.models.layers.POSITION_ENCODINGS`` (``"rope"`` or ``"none"``).
+    ``hyso.core.models.layers.POSITION_ENCODINGS`` (``"rope"``, ``"learned"`` or
+    ``"none"``). ``head_size`` defaults to ``dim // num_heads`` (a model may use
+    another, as some Llama shapes do); ``qkv_bias`` defaults to ``bias`` (Qwen2
+    has biases on q/k/v only); ``rope_scaling`` is ``None`` or
+    ``{"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
+    "original_max_position_embeddings"}``. ``block`` names an entry of
+    ``hyso.core.models.layers.BLOCKS`` (``"pre_norm"``, or BERT's ``"post_norm"``,
+    whose model has no final norm); ``embed_norm`` normalises the embeddings before
+    the first block (BERT). ``mlp="gelu"`` is the tanh GELU, ``"gelu_erf"`` the exact one,
+    ``"geglu"`` the gated tanh GELU and ``"dense_relu"`` the ReLU MLP (T5). ``attn_scale``
+    multiplies the attention scores (default ``1 / sqrt(head_size)``; T5 uses 1).
+    ``rel_buckets`` and ``rel_max_distance`` shape the ``"relative"`` position bias.
 
     A subclass that sets its own ``family`` is registered under that name (see
     :func:`config_class_for`).
@@ -79,6 +92,14 @@ class TransformerConfig:
     rope_base: float = 10000.0
     norm_eps: float = 1e-5
     init_std: float = 0.02
+    head_size: int | None = None
+    qkv_bias: bool | None = None
+    rope_scaling: dict[str, Any] | None = None
+    block: str = "pre_norm"
+    embed_norm: bool = False
+    attn_scale: float | None = None
+    rel_buckets: int = 32
+    rel_max_distance: int = 128
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -91,14 +112,29 @@ class TransformerConfig:
         if self.num_heads is None:
             self.num_heads = max(1, self.dim // 64)
         _check_int("num_heads", self.num_heads, minimum=1)
-        if self.dim % self.num_heads:
-            raise ModelConfigError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
+        if self.head_size is None:
+            if self.dim % self.num_heads:
+                raise ModelConfigError(
+                    f"dim {self.dim} is not divisible by num_heads {self.num_heads}"
+                )
+            self.head_size = self.dim // self.num_heads
+        _check_int("head_size", self.head_size, minimum=1)
         if not isinstance(self.pos_encoding, str) or not self.pos_encoding:
             raise ModelConfigError(f"pos_encoding must be a name, got {self.pos_encoding!r}")
-        if self.pos_encoding == "rope" and (self.dim // self.num_heads) % 2:
-            raise ModelConfigError(
-                f"head size dim/num_heads = {self.dim // self.num_heads} must be even for RoPE"
-            )
+        if self.pos_encoding == "rope" and self.head_size % 2:
+            raise ModelConfigError(f"head size {self.head_size} must be even for RoPE")
+        if self.qkv_bias is None:
+            self.qkv_bias = self.bias
+        _check_rope_scaling(self.rope_scaling)
+        for key in ("rel_buckets", "rel_max_distance"):
+            _check_int(key, getattr(self, key), minimum=2)
+        scale = self.attn_scale
+        if scale is not None and (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not 0 < scale < math.inf
+        ):
+            raise ModelConfigError(f"attn_scale must be a positive number or null, got {scale!r}")
         if self.num_kv_heads is None:
             self.num_kv_heads = self.num_heads
         _check_int("num_kv_heads", self.num_kv_heads, minimum=1)
@@ -108,11 +144,15 @@ class TransformerConfig:
             )
         if self.mlp not in MLP_KINDS:
             raise ModelConfigError(f"unknown mlp {self.mlp!r}; expected one of {MLP_KINDS}")
+        if self.block not in BLOCK_KINDS:
+            raise ModelConfigError(f"unknown block {self.block!r}; expected one of {BLOCK_KINDS}")
         if self.norm not in NORM_KINDS:
             raise ModelConfigError(f"unknown norm {self.norm!r}; expected one of {NORM_KINDS}")
         if self.hidden_dim is None:
             self.hidden_dim = (
-                -(-8 * self.dim // (3 * 64)) * 64 if self.mlp == "swiglu" else 4 * self.dim
+                -(-8 * self.dim // (3 * 64)) * 64
+                if self.mlp in ("swiglu", "geglu")
+                else 4 * self.dim
             )
         _check_int("hidden_dim", self.hidden_dim, minimum=1)
         for key in ("dropout", "drop_path"):
@@ -123,16 +163,18 @@ class TransformerConfig:
                 raise ModelConfigError(f"{key} must be in [0, 1), got {value}")
         for key in ("rope_base", "norm_eps", "init_std"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ModelConfigError(f"{key} must be a positive number, got {value!r}")
-        for key in ("tie_embeddings", "bias"):
+            if not 0 < value < math.inf:  # also refuses NaN
+                raise ModelConfigError(f"{key} must be a positive finite number, got {value!r}")
+        for key in ("tie_embeddings", "bias", "qkv_bias", "embed_norm"):
             if not isinstance(getattr(self, key), bool):
                 raise ModelConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
 
     @property
     def head_dim(self) -> int:
-        """Size of one attention head: ``dim // num_heads``."""
-        return self.dim // self.num_heads  # type: ignore[operator]
+        """Size of one attention head: ``head_size`` (by default ``dim // num_heads``)."""
+        return self.head_size  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field, defaults resolved."""
@@ -192,9 +234,24 @@ class DecoderOnlyConfig(TransformerConfig):
 
 @dataclass
 class EncoderOnlyConfig(TransformerConfig):
-    """A bidirectional encoder with a per-token (masked-LM) head (BERT style)."""
+    """A bidirectional encoder with a per-token (masked-LM) head (BERT style).
+
+    ``type_vocab_size`` > 0 adds token-type (segment) embeddings; ``head_transform``
+    puts BERT's dense + GELU + norm before the output head, which then has a bias.
+    """
 
     family: ClassVar[str] = "encoder_only"
+
+    type_vocab_size: int = 0
+    head_transform: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int("type_vocab_size", self.type_vocab_size, minimum=0)
+        if not isinstance(self.head_transform, bool):
+            raise ModelConfigError(
+                f"head_transform must be true or false, got {self.head_transform!r}"
+            )
 
 
 @dataclass
@@ -209,6 +266,8 @@ class EncoderDecoderConfig(TransformerConfig):
 
     num_decoder_layers: int | None = None
     decoder_start_token_id: int = 0
+    # Multiplies the decoder's final hidden states before the head (tied T5: dim ** -0.5).
+    logit_scale: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -216,6 +275,13 @@ class EncoderDecoderConfig(TransformerConfig):
             self.num_decoder_layers = self.num_layers
         _check_int("num_decoder_layers", self.num_decoder_layers, minimum=1)
         _check_int("decoder_start_token_id", self.decoder_start_token_id, minimum=0)
+        scale = self.logit_scale
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not 0 < scale < math.inf
+        ):
+            raise ModelConfigError(f"logit_scale must be a positive number, got {scale!r}")
         if self.decoder_start_token_id >= self.vocab_size:
             raise ModelConfigError(
                 f"decoder_start_token_id {self.decoder_start_token_id} is not below "
@@ -270,6 +336,36 @@ def _check_int(key: str, value: Any, minimum: int) -> None:
         raise ModelConfigError(f"{key} must be an integer, got {value!r}")
     if value < minimum:
         raise ModelConfigError(f"{key} must be >= {minimum}, got {value}")
+
+
+ROPE_SCALING_KEYS = (
+    "factor",
+    "low_freq_factor",
+    "high_freq_factor",
+    "original_max_position_embeddings",
+)
+
+
+def _check_rope_scaling(value: Any) -> None:
+    """``None`` or a llama3 scaling mapping with positive finite numbers."""
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise ModelConfigError(f"rope_scaling must be a mapping or null, got {value!r}")
+    kind = value.get("rope_type", value.get("type"))
+    if kind != "llama3":
+        raise ModelConfigError(f"rope_scaling: unsupported rope_type {kind!r}; supported: llama3")
+    for key in ROPE_SCALING_KEYS:
+        number = value.get(key)
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ModelConfigError(f"rope_scaling.{key} must be a number, got {number!r}")
+        if not 0 < number < math.inf:
+            raise ModelConfigError(f"rope_scaling.{key} must be positive and finite, got {number}")
+    if not value["low_freq_factor"] < value["high_freq_factor"]:
+        raise ModelConfigError(
+            f"rope_scaling: low_freq_factor {value['low_freq_factor']} must be below "
+            f"high_freq_factor {value['high_freq_factor']}"
+        )
 
 
 def _as_mapping(data: Any) -> Mapping[str, Any]:

@@ -54,10 +54,12 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
             offset = cache.length
             mask = cache.track_padding(mask, T)
         attn_mask, is_causal = causal_attention(mask, T, offset, device=input_ids.device)
+        # With padding, each row's positions count from its first real token (so a
+        # left-padded row reads as it would unpadded); only absolute encodings use them.
+        positions = None if mask is None else (mask.long().cumsum(-1) - 1).clamp(min=0)[:, -T:]
         body = self._body_fn("_body", cache)
-        return self._guard_ids(
-            {"input_ids": input_ids}, body, input_ids, attn_mask, is_causal, cache, last_only
-        )
+        args = (input_ids, attn_mask, is_causal, cache, last_only, positions)
+        return self._guard_ids({"input_ids": input_ids}, body, *args)
 
     def _body(
         self,
@@ -66,10 +68,16 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         is_causal: bool,
         cache: Cache | None = None,
         last_only: bool = False,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The network itself, on checked inputs (what ``compile=True`` compiles)."""
         x = self._run_blocks(
-            input_ids, self.blocks, attn_mask=attn_mask, is_causal=is_causal, cache=cache
+            input_ids,
+            self.blocks,
+            attn_mask=attn_mask,
+            is_causal=is_causal,
+            cache=cache,
+            positions=positions,
         )
         if last_only:
             x = x[:, -1:]  # (B, 1, C)

@@ -45,8 +45,10 @@ class HysoEncoderDecoder(GenerationMixin, HysoModel):
         self.pos_encoding = build_position_encoding(c)
         self.encoder_blocks = make_blocks(c, c.num_layers, self.pos_encoding)
         self.encoder_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
+        # The decoder's own encoding (a relative bias has a table per stack, looking back only).
+        self.decoder_pos_encoding = build_position_encoding(c).causal()
         self.decoder_blocks = make_blocks(
-            c, c.num_decoder_layers, self.pos_encoding, cross_attention=True
+            c, c.num_decoder_layers, self.decoder_pos_encoding, cross_attention=True
         )
         self.decoder_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
         self.lm_head = nn.Linear(c.dim, c.vocab_size, bias=False)
@@ -107,6 +109,7 @@ class HysoEncoderDecoder(GenerationMixin, HysoModel):
         x = self._run_blocks(
             tgt_ids,
             self.decoder_blocks,
+            pos_encoding=self.decoder_pos_encoding,
             attn_mask=attn_mask,
             is_causal=is_causal,
             cache=cache,
@@ -115,7 +118,10 @@ class HysoEncoderDecoder(GenerationMixin, HysoModel):
         )
         if last_only:
             x = x[:, -1:]  # (B, 1, C)
-        return self.lm_head(self.decoder_norm(x))  # (B, T, V)
+        x = self.decoder_norm(x)
+        if self.config.logit_scale != 1.0:
+            x = x * self.config.logit_scale
+        return self.lm_head(x)  # (B, T, V)
 
     def forward(
         self,

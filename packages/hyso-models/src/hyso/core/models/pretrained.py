@@ -1,20 +1,26 @@
 """Save and load models: ``config.json`` plus weights in safetensors.
 
-A saved folder holds ``config.json`` (``format_version``, the family, the dtype
-and every config field) and ``model.safetensors``. Tied weights are stored once.
-Both files are written atomically by :func:`atomic_write_bytes`, and loading
-never executes anything: safetensors holds only tensors.
+A saved folder holds ``config.json`` (``format_version``, the family, the dtype,
+every config field and the ``weights_sha256`` of the weights file) and
+``model.safetensors``. Tied weights are stored once. Both files are written
+atomically by :func:`atomic_write_bytes`, and loading never executes anything:
+safetensors holds only tensors. Loading checks the weights' hash (when the
+config records one) and checks the config's sizes against the weights' header
+before building the model, so a config declaring a million layers fails at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from .config import config_class_for
@@ -62,6 +68,7 @@ def save_pretrained(model: HysoModel, directory: str | os.PathLike[str]) -> Path
         "format_version": FORMAT_VERSION,
         "family": model.family,
         "dtype": dtype,
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
         "config": model.config.to_dict(),
     }
     atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
@@ -109,6 +116,8 @@ def load_pretrained(
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise PretrainedFormatError(f"{weights}: no such file")
+    _check_sha256(weights, meta.get("weights_sha256"))
+    _check_header(weights, config)
     model = cls(config).to(dtype)
     state = load_file(str(weights), device=str(map_location))
     own = model.state_dict()
@@ -129,6 +138,53 @@ def load_pretrained(
             )
     model.load_state_dict(state, strict=False)
     return model.to(map_location)
+
+
+def _check_sha256(weights: Path, expected: Any) -> None:
+    """The file's sha256 equals the one ``config.json`` records (folders saved before
+    the hash was recorded have none)."""
+    if expected is None:
+        return
+    digest = hashlib.sha256()
+    with open(weights, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise PretrainedFormatError(
+            f"{weights}: sha256 {digest.hexdigest()} does not match the weights_sha256 "
+            f"{expected!r} in {CONFIG_NAME}: the file is damaged or was replaced"
+        )
+
+
+# Stacks of blocks by family: the tensor-name prefix of each and the config key counting it.
+_STACKS = {
+    "encoder_decoder": {"encoder_blocks": "num_layers", "decoder_blocks": "num_decoder_layers"},
+}
+
+
+def _check_header(weights: Path, config: Any) -> None:
+    """The config's vocabulary, width and depth against the weights' header, read
+    without loading a tensor, so nothing is allocated for a config the file contradicts."""
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise PretrainedFormatError(f"{weights}: damaged safetensors file ({exc})") from exc
+    have = shapes.get("tok_emb.weight")
+    want = (config.vocab_size, config.dim)
+    if have != want:
+        raise PretrainedFormatError(
+            f"{weights}: tok_emb.weight has shape {have}, but {CONFIG_NAME} declares "
+            f"vocab_size {want[0]} and dim {want[1]}"
+        )
+    for stack, key in _STACKS.get(config.family, {"blocks": "num_layers"}).items():
+        found = {int(m.group(1)) for n in shapes if (m := re.match(rf"{stack}\.(\d+)\.", n))}
+        declared = getattr(config, key)
+        if declared != len(found):
+            raise PretrainedFormatError(
+                f"{weights}: holds {len(found)} {stack}, but {CONFIG_NAME} declares "
+                f"{key} {declared}"
+            )
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

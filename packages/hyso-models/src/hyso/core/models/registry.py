@@ -11,7 +11,7 @@ This module imports no model module (they import it), so the arrows run one way:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import FAMILY_KEYS, ModelConfigError, TransformerConfig
@@ -19,10 +19,31 @@ from .config import FAMILY_KEYS, ModelConfigError, TransformerConfig
 if TYPE_CHECKING:
     from .base import HysoModel
 
-__all__ = ["build_model", "family_names", "model_class_for", "register_family"]
+__all__ = [
+    "build_model",
+    "family_names",
+    "hf_exporter",
+    "model_class_for",
+    "register_family",
+    "register_hf_exporter",
+]
 
 M = TypeVar("M", bound="type[HysoModel]")
 _MODEL_CLASSES: dict[str, type[HysoModel]] = {}
+# ``hyso.core.models.hf.to_hf``, registered by that module (it imports the model modules).
+_HF_EXPORTER: list[Callable[..., Any]] = []
+
+
+def register_hf_exporter(function: Callable[..., Any]) -> None:
+    """Record the function ``HysoModel.to_hf`` calls."""
+    _HF_EXPORTER[:] = [function]
+
+
+def hf_exporter() -> Callable[..., Any]:
+    """The registered Hugging Face exporter (``hyso.core.models.hf.to_hf``)."""
+    if not _HF_EXPORTER:
+        raise RuntimeError("hyso.core.models.hf is not imported")
+    return _HF_EXPORTER[0]
 
 
 def register_family(cls: M) -> M:

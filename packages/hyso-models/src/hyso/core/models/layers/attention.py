@@ -13,7 +13,7 @@ from torch import nn
 
 from .position import PositionEncoding
 
-__all__ = ["CrossAttention", "KVCache", "SelfAttention", "attend"]
+__all__ = ["CrossAttention", "KVCache", "SelfAttention", "attend", "with_bias"]
 
 
 class KVCache:
@@ -65,23 +65,49 @@ def attend(
     attn_mask: torch.Tensor | None = None,
     is_causal: bool = False,
     dropout_p: float = 0.0,
+    scale: float | None = None,
 ) -> torch.Tensor:
     """Scaled dot-product attention of ``q (B, H, T, hs)`` over ``k, v (B, G, S, hs)``.
 
-    ``attn_mask`` is boolean, ``True`` where a query may attend, broadcastable
-    to ``(B, H, T, S)``.
+    ``attn_mask`` is boolean, ``True`` where a query may attend, or a float bias
+    added to the scores; either broadcastable to ``(B, H, T, S)``. ``scale``
+    defaults to ``1 / sqrt(hs)``.
     """
     gqa = k.shape[1] != q.shape[1]
     return F.scaled_dot_product_attention(
-        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, enable_gqa=gqa
+        q,
+        k,
+        v,
+        attn_mask=attn_mask,
+        dropout_p=dropout_p,
+        is_causal=is_causal,
+        enable_gqa=gqa,
+        scale=scale,
     )
+
+
+def with_bias(
+    bias: torch.Tensor, attn_mask: torch.Tensor | None, is_causal: bool, offset: int
+) -> torch.Tensor:
+    """One float mask: ``bias (1|B, H, T, S)`` with ``-inf`` wherever the boolean
+    ``attn_mask`` (or the causal order, with ``is_causal``) forbids attending."""
+    T, S = bias.shape[-2:]
+    if is_causal:
+        q_pos = torch.arange(offset, offset + T, device=bias.device)[:, None]  # (T, 1)
+        causal = torch.arange(S, device=bias.device)[None, :] <= q_pos  # (T, S)
+        attn_mask = causal if attn_mask is None else attn_mask & causal
+    if attn_mask is None:
+        return bias
+    return bias.masked_fill(~attn_mask, float("-inf"))
 
 
 class SelfAttention(nn.Module):
     """Self-attention with one fused q/k/v projection.
 
-    ``pos_encoding`` (RoPE in every model today) encodes the positions of queries
-    and keys; the same module is shared by every layer of a model.
+    ``pos_encoding`` encodes the positions of queries and keys; the same module
+    is shared by every layer of a model. ``head_dim`` defaults to
+    ``dim // num_heads``; ``qkv_bias`` (default ``bias``) sets the q/k/v biases
+    apart from the output projection's.
     """
 
     def __init__(
@@ -93,10 +119,13 @@ class SelfAttention(nn.Module):
         dropout: float = 0.0,
         *,
         pos_encoding: PositionEncoding | None = None,
+        head_dim: int | None = None,
+        qkv_bias: bool | None = None,
+        scale: float | None = None,
     ) -> None:
         super().__init__()
         num_kv_heads = num_kv_heads or num_heads
-        if dim % num_heads:
+        if head_dim is None and dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         if num_heads % num_kv_heads:
             raise ValueError(
@@ -104,10 +133,12 @@ class SelfAttention(nn.Module):
             )
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
-        self.head_dim = dim // num_heads
+        self.head_dim = head_dim or dim // num_heads
         self.dropout = dropout
-        self.qkv = nn.Linear(dim, (num_heads + 2 * num_kv_heads) * self.head_dim, bias=bias)
-        self.out = nn.Linear(dim, dim, bias=bias)
+        self.scale = scale
+        qkv_bias = bias if qkv_bias is None else qkv_bias
+        self.qkv = nn.Linear(dim, (num_heads + 2 * num_kv_heads) * self.head_dim, bias=qkv_bias)
+        self.out = nn.Linear(num_heads * self.head_dim, dim, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
         self.pos_encoding = pos_encoding
 
@@ -124,7 +155,7 @@ class SelfAttention(nn.Module):
         With a cache, ``x`` sits at the positions after the cached ones and its
         keys and values are appended to the cache.
         """
-        B, T, C = x.shape
+        B, T, _ = x.shape
         H, G, hs = self.num_heads, self.num_kv_heads, self.head_dim
         offset = 0 if cache is None else cache.length
         qkv = self.qkv(x).view(B, T, H + 2 * G, hs)  # (B, T, H+2G, hs)
@@ -136,9 +167,16 @@ class SelfAttention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H|G, T, hs)
         if cache is not None:
             k, v = cache.update(k, v)  # (B, G, S, hs)
+        if self.pos_encoding is not None:
+            bias = self.pos_encoding.attn_bias(T, k.shape[2], offset)  # (1|B, H, T, S)
+            if bias is not None:
+                attn_mask, is_causal = (
+                    with_bias(bias.to(q.dtype), attn_mask, is_causal, offset),
+                    False,
+                )
         dropout_p = self.dropout if self.training else 0.0
-        y = attend(q, k, v, attn_mask, is_causal, dropout_p)  # (B, H, T, hs)
-        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        y = attend(q, k, v, attn_mask, is_causal, dropout_p, self.scale)  # (B, H, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H * hs)
         return self.resid_dropout(self.out(y))
 
 
@@ -152,16 +190,21 @@ class CrossAttention(nn.Module):
         num_kv_heads: int | None = None,
         bias: bool = False,
         dropout: float = 0.0,
+        *,
+        head_dim: int | None = None,
+        scale: float | None = None,
     ) -> None:
         super().__init__()
         num_kv_heads = num_kv_heads or num_heads
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
-        self.head_dim = dim // num_heads
+        self.head_dim = head_dim or dim // num_heads
         self.dropout = dropout
-        self.q = nn.Linear(dim, dim, bias=bias)
+        self.scale = scale
+        inner = num_heads * self.head_dim
+        self.q = nn.Linear(dim, inner, bias=bias)
         self.kv = nn.Linear(dim, 2 * num_kv_heads * self.head_dim, bias=bias)
-        self.out = nn.Linear(dim, dim, bias=bias)
+        self.out = nn.Linear(inner, dim, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
 
     def project_memory(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,7 +226,7 @@ class CrossAttention(nn.Module):
 
         With a cache, the memory is projected on the first call and reused after.
         """
-        B, T, C = x.shape
+        B, T, _ = x.shape
         q = self.q(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hs)
         if cache is None:
             k, v = self.project_memory(memory)
@@ -192,6 +235,6 @@ class CrossAttention(nn.Module):
                 cache.memory = self.project_memory(memory)
             k, v = cache.memory
         dropout_p = self.dropout if self.training else 0.0
-        y = attend(q, k, v, attn_mask, False, dropout_p)  # (B, H, T, hs)
-        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        y = attend(q, k, v, attn_mask, False, dropout_p, self.scale)  # (B, H, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, H * hs)
         return self.resid_dropout(self.out(y))

@@ -47,11 +47,23 @@ class TransformerBlock(nn.Module):
         hidden: int = c.hidden_dim  # type: ignore[assignment]
         self.attn_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
         self.attn = SelfAttention(
-            c.dim, heads, kv_heads, c.bias, c.dropout, pos_encoding=pos_encoding
+            c.dim,
+            heads,
+            kv_heads,
+            c.bias,
+            c.dropout,
+            pos_encoding=pos_encoding,
+            head_dim=c.head_dim,
+            qkv_bias=c.qkv_bias,
+            scale=c.attn_scale,
         )
         self.cross_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias) if cross_attention else None
         self.cross = (
-            CrossAttention(c.dim, heads, kv_heads, c.bias, c.dropout) if cross_attention else None
+            CrossAttention(
+                c.dim, heads, kv_heads, c.bias, c.dropout, head_dim=c.head_dim, scale=c.attn_scale
+            )
+            if cross_attention
+            else None
         )
         self.mlp_norm = build_norm(c.norm, c.dim, c.norm_eps, c.bias)
         self.mlp = build_mlp(c.mlp, c.dim, hidden, c.bias, c.dropout)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GeluMLP", "SwiGLU", "build_mlp", "swiglu", "swiglu_linear"]
+__all__ = [
+    "GELU_APPROXIMATIONS",
+    "GeGLU",
+    "GeluMLP",
+    "ReluMLP",
+    "SwiGLU",
+    "build_mlp",
+    "swiglu",
+    "swiglu_linear",
+]
 
 
 class SwiGLU(nn.Module):
@@ -80,25 +91,68 @@ class _SwiGLULinear(torch.autograd.Function):
 
 
 class GeluMLP(nn.Module):
-    """``proj(gelu(fc(x)))`` (GPT-2/BERT)."""
+    """``proj(gelu(fc(x)))`` (GPT-2/BERT); ``approximate`` is ``"tanh"`` (GPT-2) or
+    ``"none"`` (the exact GELU, BERT)."""
 
-    def __init__(self, dim: int, hidden_dim: int, bias: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        hidden_dim: int,
+        bias: bool = False,
+        dropout: float = 0.0,
+        approximate: str = "tanh",
+    ):
         super().__init__()
+        self.approximate = approximate
         self.fc = nn.Linear(dim, hidden_dim, bias=bias)
         self.down = nn.Linear(hidden_dim, dim, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C) -> (B, T, C)``."""
-        return self.dropout(self.down(F.gelu(self.fc(x), approximate="tanh")))
+        return self.dropout(self.down(F.gelu(self.fc(x), approximate=self.approximate)))
 
 
 def build_mlp(
     kind: str, dim: int, hidden_dim: int, bias: bool = False, dropout: float = 0.0
 ) -> nn.Module:
-    """``"swiglu"`` or ``"gelu"``; anything else is a ``ValueError``."""
+    """``"swiglu"``, ``"geglu"``, ``"gelu"`` (tanh), ``"gelu_erf"`` or ``"dense_relu"``; anything
+    else is a ``ValueError``."""
     if kind == "swiglu":
         return SwiGLU(dim, hidden_dim, bias, dropout)
-    if kind == "gelu":
-        return GeluMLP(dim, hidden_dim, bias, dropout)
-    raise ValueError(f"unknown mlp {kind!r}; expected 'swiglu' or 'gelu'")
+    if kind == "geglu":
+        return GeGLU(dim, hidden_dim, bias, dropout)
+    if kind == "dense_relu":
+        return ReluMLP(dim, hidden_dim, bias, dropout)
+    if kind in GELU_APPROXIMATIONS:
+        return GeluMLP(dim, hidden_dim, bias, dropout, GELU_APPROXIMATIONS[kind])
+    raise ValueError(
+        f"unknown mlp {kind!r}; expected one of swiglu, geglu, gelu, gelu_erf, dense_relu"
+    )
+
+
+class ReluMLP(GeluMLP):
+    """``proj(relu(fc(x)))`` (T5 v1.0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C) -> (B, T, C)``."""
+        return self.dropout(self.down(F.relu(self.fc(x))))
+
+
+class GeGLU(SwiGLU):
+    """``down(gelu(gate(x)) * up(x))`` with the tanh GELU (T5 v1.1's gated GELU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C) -> (B, T, C)``."""
+        gate, up = self.gate_up(x).chunk(2, dim=-1)  # (B, T, hidden) each
+        return self.dropout(self.down(gelu_tanh(gate) * up))
+
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """The tanh GELU written out as T5 and GPT-2 define it (``F.gelu(approximate="tanh")``
+    up to rounding)."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3.0))))
+
+
+# mlp kind -> ``approximate`` of F.gelu.
+GELU_APPROXIMATIONS = {"gelu": "tanh", "gelu_erf": "none"}

@@ -35,8 +35,14 @@ class PositionEncoding(nn.Module):
         """Build from a model config (override to read the fields the encoding needs)."""
         return cls()
 
-    def embed(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """Token embeddings ``x (B, T, C)`` at positions ``offset ..``, with positions added."""
+    def embed(
+        self, x: torch.Tensor, offset: int = 0, positions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token embeddings ``x (B, T, C)`` at positions ``offset ..``, with positions added.
+
+        ``positions (B, T)``, given only for left-padded rows, numbers each row's
+        tokens from its first real one (what an absolute encoding should use).
+        """
         return x
 
     def rotate_qkv(
@@ -45,6 +51,15 @@ class PositionEncoding(nn.Module):
         """Split a fused projection ``qkv (B, T, heads, hs)`` into its first ``num_rotated``
         heads (queries and keys, position-encoded) and the rest (values)."""
         return qkv[:, :, :num_rotated], qkv[:, :, num_rotated:]
+
+    def attn_bias(self, num_queries: int, num_keys: int, offset: int = 0) -> torch.Tensor | None:
+        """A bias ``(1|B, H, T, S)`` added to the attention scores of queries at positions
+        ``offset ..`` over keys ``0 .. S - 1``; ``None`` (no bias) by default."""
+        return None
+
+    def causal(self) -> PositionEncoding:
+        """This encoding as a causal (decoder) stack uses it; the same by default."""
+        return self
 
 
 class NoPositionEncoding(PositionEncoding):

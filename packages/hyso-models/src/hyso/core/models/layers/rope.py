@@ -7,7 +7,9 @@ at position ``m`` and a rotated key at ``n`` then depends only on ``m - n``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,13 +18,19 @@ from .position import PositionEncoding
 if TYPE_CHECKING:
     from hyso.core.models.config import TransformerConfig
 
-__all__ = ["RotaryEmbedding", "apply_rotary", "rotate_qkv"]
+__all__ = ["RotaryEmbedding", "apply_rotary", "llama3_frequencies", "rotate_qkv"]
 
 
 class RotaryEmbedding(PositionEncoding):
     """Precomputed ``cos``/``sin`` tables for positions ``0 .. max_seq_len - 1``."""
 
-    def __init__(self, head_dim: int, max_seq_len: int, base: float = 10000.0) -> None:
+    def __init__(
+        self,
+        head_dim: int,
+        max_seq_len: int,
+        base: float = 10000.0,
+        scaling: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         if head_dim % 2:
             raise ValueError(f"RoPE needs an even head_dim, got {head_dim}")
@@ -30,6 +38,8 @@ class RotaryEmbedding(PositionEncoding):
         self.max_seq_len = max_seq_len
         self.base = base
         inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+        if scaling is not None:
+            inv_freq = llama3_frequencies(inv_freq, scaling)
         angles = torch.outer(torch.arange(max_seq_len, dtype=torch.float64), inv_freq)  # (L, hs/2)
         # Not persistent: rebuilt from the config, so checkpoints stay small and exact.
         self.register_buffer("cos", angles.cos().float(), persistent=False)
@@ -37,8 +47,8 @@ class RotaryEmbedding(PositionEncoding):
 
     @classmethod
     def from_config(cls, config: TransformerConfig) -> RotaryEmbedding:
-        """Tables for ``config.head_dim``, ``max_seq_len`` and ``rope_base``."""
-        return cls(config.head_dim, config.max_seq_len, config.rope_base)
+        """Tables for ``config.head_dim``, ``max_seq_len``, ``rope_base`` and ``rope_scaling``."""
+        return cls(config.head_dim, config.max_seq_len, config.rope_base, config.rope_scaling)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """Rotate ``x`` of shape ``(B, T, H, hs)`` as if it sat at positions ``offset ..``."""
@@ -64,6 +74,22 @@ class RotaryEmbedding(PositionEncoding):
         cos = self.cos[offset : offset + seq_len, None, :]  # (T, 1, hs/2)
         sin = self.sin[offset : offset + seq_len, None, :]
         return rotate_qkv(qkv, num_rotated, cos, sin)
+
+
+def llama3_frequencies(inv_freq: torch.Tensor, scaling: Mapping[str, Any]) -> torch.Tensor:
+    """Llama 3's long-context frequencies: wavelengths longer than
+    ``original_max_position_embeddings / low_freq_factor`` are divided by ``factor``,
+    those shorter than ``... / high_freq_factor`` kept, and the band between
+    interpolated smoothly."""
+    factor = float(scaling["factor"])
+    low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+    context = float(scaling["original_max_position_embeddings"])
+    wavelen = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelen > context / low, inv_freq / factor, inv_freq)
+    smooth = (context / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= context / high) & (wavelen <= context / low)
+    return torch.where(medium, smoothed, scaled)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
