@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
         help="convert a model folder between the Hugging Face and hyso formats",
         description="Convert SRC to DST: a hyso model folder (from save_pretrained) becomes a "
         "Hugging Face folder that transformers loads; a Hugging Face folder (Llama, Mistral, "
-        "Qwen2, GPT-2, BERT) becomes a hyso one. Tokenizer files in SRC are copied along.",
+        "Qwen2, GPT-2, BERT, T5) becomes a hyso one. Tokenizer files in SRC are copied along.",
     )
     p.add_argument("src", help="the folder to convert")
     p.add_argument("dst", help="the folder to write (must not exist, or be empty)")
