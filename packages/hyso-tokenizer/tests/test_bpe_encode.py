@@ -176,6 +176,21 @@ def test_cache_is_bounded_and_does_not_change_ids(corpus: list[str]) -> None:
         HysoBPETokenizer(cache_size=-1)
 
 
+def test_whole_token_pieces_are_kept_outside_the_cache_bound(
+    trained: HysoBPETokenizer, corpus: list[str]
+) -> None:
+    # With ignore_merges (tiktoken's rule) every token is a piece of its own: those stay
+    # in the cache for good and do not count against its bound.
+    ranks = trained.to_tiktoken_ranks()
+    small = HysoBPETokenizer.from_tiktoken(ranks, cache_size=10, backend="python")
+    none = HysoBPETokenizer.from_tiktoken(ranks, cache_size=0, backend="python")
+    assert len(small._cache) == len(none._cache) == 0
+    for line in corpus:
+        assert small.encode(line) == none.encode(line) == trained.encode(line)
+        assert len(small._cache) <= 10
+    assert " the" in small._cache and " the" in none._cache
+
+
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_stream_decoder_yields_whole_characters(

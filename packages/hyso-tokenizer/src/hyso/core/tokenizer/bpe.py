@@ -82,7 +82,10 @@ class HysoBPETokenizer(SpecialRoles):
     def _use(self, model: BPEModel) -> None:
         """Make ``model`` this tokenizer's vocabulary: every table is derived from it."""
         self._tables = BPETables(model)
-        self._cache.pin({i: (i,) for i in self._tables.special_text})
+        # Special-token markers, and with ignore_merges every token that is a whole piece.
+        self._cache.pin(
+            {**self._tables.whole_pieces, **{i: (i,) for i in self._tables.special_text}}
+        )
         self._cache.clear()
         self._fast: Callable[[str], list[int]] | None = None
         self._fast_checked = self._backend == "python"
@@ -251,11 +254,16 @@ class HysoBPETokenizer(SpecialRoles):
             return [list(chain.from_iterable(map(young.__getitem__, ps))) for ps in piece_lists]
         except KeyError:
             pass
-        uniq: set[str | int] = set()
-        for ps in piece_lists:
-            uniq.update(ps)
-        local = self._cache.resolve(uniq, self._tables.encode_piece)
-        get = local.__getitem__
+        # Only the pieces the young generation lacks go through the cache's slow path;
+        # one table of both then serves the gather.
+        missing = set().union(*piece_lists).difference(young)
+        local = self._cache.resolve(missing, self._tables.encode_piece)
+        if self._cache.capacity and self._cache.young is young:
+            get = young.__getitem__  # no generation turned over: young holds them all now
+        else:
+            table = dict(young)
+            table.update(local)
+            get = table.__getitem__
         return [list(chain.from_iterable(map(get, ps))) for ps in piece_lists]
 
     def _special_re(self, allowed_special: str | Iterable[str]) -> regex.Pattern[str] | None:

@@ -278,8 +278,16 @@ class BPETables:
         self.special_res: dict[object, regex.Pattern[str] | None] = {}  # allowed -> split regex
         before, after = model.template_ids()
         self.prefix, self.suffix = list(before), list(after)
+        # piece text -> (id,) of every token that is valid UTF-8, when a piece that is
+        # a token is that token (ignore_merges): the word cache holds these for good.
+        self.whole_pieces: dict[str | int, tuple[int, ...]] = {}
         if model.ignore_merges:
             self.encode_piece = self._encode_known_piece  # type: ignore[method-assign]
+            for i, data in model.token_bytes.items():
+                try:
+                    self.whole_pieces[data.decode("utf-8")] = (i,)
+                except UnicodeDecodeError:
+                    pass
 
     def _encode_known_piece(self, piece: str) -> tuple[int, ...]:
         """A piece that is a token of its own is that token; others go through BPE."""
