@@ -189,6 +189,9 @@ def test_whole_token_pieces_are_kept_outside_the_cache_bound(
         assert small.encode(line) == none.encode(line) == trained.encode(line)
         assert len(small._cache) <= 10
     assert " the" in small._cache and " the" in none._cache
+    # Many new pieces in one text: the young generation turns over while they are resolved.
+    text = " ".join(corpus[:20] + [f"zq{k}w vx{k * 7}" for k in range(40)])
+    assert small.encode(text) == none.encode(text) == trained.encode(text)
 
 
 @settings(max_examples=150, deadline=None)

@@ -257,12 +257,13 @@ class HysoBPETokenizer(SpecialRoles):
         # Only the pieces the young generation lacks go through the cache's slow path;
         # one table of both then serves the gather.
         missing = set().union(*piece_lists).difference(young)
-        local = self._cache.resolve(missing, self._tables.encode_piece)
-        if self._cache.capacity and self._cache.young is young:
-            get = young.__getitem__  # no generation turned over: young holds them all now
-        else:
+        cache = self._cache
+        if cache.capacity and len(missing) <= cache.room():
+            cache.resolve(missing, self._tables.encode_piece)
+            get = young.__getitem__  # no generation turns over: young now holds them all
+        else:  # young is emptied into old (and changed) while resolving: keep a copy
             table = dict(young)
-            table.update(local)
+            table.update(cache.resolve(missing, self._tables.encode_piece))
             get = table.__getitem__
         return [list(chain.from_iterable(map(get, ps))) for ps in piece_lists]
 
