@@ -332,8 +332,6 @@ class HysoBPETokenizer(SpecialRoles):
         special_re: regex.Pattern[str] | None,
     ) -> list[int]:
         """The ids of ``text`` from the native encoder; specials and normalisation here."""
-        if not text.isascii():
-            text.encode("utf-8")  # a lone surrogate raises here (tiktoken would replace it)
         norm = self._normalizer
         if special_re is None:
             return fast(norm(text) if norm is not None else text)

@@ -159,7 +159,8 @@ def tiktoken_installed() -> bool:
 
 
 def tiktoken_encoder(model: BPEModel, pattern: str) -> Callable[[str], list[int]]:
-    """tiktoken's ``encode_ordinary`` for ``model`` (tiktoken must be installed).
+    """tiktoken's ``encode_ordinary`` for ``model`` (tiktoken must be installed); a lone
+    surrogate raises ``UnicodeEncodeError`` (tiktoken's wrapper would replace it).
 
     The caller checks :func:`tiktoken_blocker` first; special tokens are left to it.
     """
@@ -169,4 +170,14 @@ def tiktoken_encoder(model: BPEModel, pattern: str) -> Callable[[str], list[int]
     encoding: Any = tiktoken.Encoding(
         "hyso", pat_str=pattern, mergeable_ranks=ranks, special_tokens={}
     )
-    return encoding.encode_ordinary  # type: ignore[no-any-return]
+    core = getattr(encoding, "_core_bpe", None)
+    if callable(getattr(core, "encode_ordinary", None)):
+        return core.encode_ordinary  # type: ignore[no-any-return, union-attr]
+    public: Callable[[str], list[int]] = encoding.encode_ordinary
+
+    def checked(text: str) -> list[int]:
+        if not text.isascii():
+            text.encode("utf-8")  # raises on a lone surrogate
+        return public(text)
+
+    return checked
