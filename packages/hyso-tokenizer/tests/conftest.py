@@ -51,3 +51,30 @@ def trained(corpus: list[str]) -> HysoBPETokenizer:
     tok = HysoBPETokenizer()
     tok.train(corpus, vocab_size=600)
     return tok
+
+
+@pytest.fixture(scope="session", params=["python", "tiktoken"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each encoder: pure Python, and tiktoken where installed (the ``[fast]`` extra)."""
+    if request.param == "tiktoken":
+        pytest.importorskip("tiktoken")
+    return str(request.param)
+
+
+def on_backend(tok: HysoBPETokenizer, backend: str) -> HysoBPETokenizer:
+    """``tok``'s vocabulary and settings on the encoder ``backend`` (an error if it cannot)."""
+    twin = HysoBPETokenizer(
+        lowercase=tok.lowercase,
+        normalize=tok.normalize,
+        pattern=tok.pattern,
+        model=tok.model,
+        backend=backend,
+    )
+    assert twin.backend == backend
+    return twin
+
+
+@pytest.fixture(scope="session")
+def trained_on(trained: HysoBPETokenizer, backend: str) -> HysoBPETokenizer:
+    """The trained tokenizer on each encoder."""
+    return on_backend(trained, backend)

@@ -158,9 +158,10 @@ def test_seq2seq_helpers(trained: HysoBPETokenizer) -> None:
 
 
 def test_cache_is_bounded_and_does_not_change_ids(corpus: list[str]) -> None:
-    big = HysoBPETokenizer(cache_size=100_000).train(corpus, vocab_size=500)
-    small = HysoBPETokenizer(cache_size=10).train(corpus, vocab_size=500)
-    none = HysoBPETokenizer(cache_size=0).train(corpus, vocab_size=500)
+    # The word cache is the pure-Python encoder's.
+    big = HysoBPETokenizer(cache_size=100_000, backend="python").train(corpus, vocab_size=500)
+    small = HysoBPETokenizer(cache_size=10, backend="python").train(corpus, vocab_size=500)
+    none = HysoBPETokenizer(cache_size=0, backend="python").train(corpus, vocab_size=500)
     text = " ".join(corpus[:100])
     n_pieces = len(set(regex.findall(GPT2_PATTERN, text)))
     assert n_pieces > 10
@@ -173,6 +174,24 @@ def test_cache_is_bounded_and_does_not_change_ids(corpus: list[str]) -> None:
         assert len(small._cache) <= 10
     with pytest.raises(ValueError, match="cache_size must be a non-negative int"):
         HysoBPETokenizer(cache_size=-1)
+
+
+def test_whole_token_pieces_are_kept_outside_the_cache_bound(
+    trained: HysoBPETokenizer, corpus: list[str]
+) -> None:
+    # With ignore_merges (tiktoken's rule) every token is a piece of its own: those stay
+    # in the cache for good and do not count against its bound.
+    ranks = trained.to_tiktoken_ranks()
+    small = HysoBPETokenizer.from_tiktoken(ranks, cache_size=10, backend="python")
+    none = HysoBPETokenizer.from_tiktoken(ranks, cache_size=0, backend="python")
+    assert len(small._cache) == len(none._cache) == 0
+    for line in corpus:
+        assert small.encode(line) == none.encode(line) == trained.encode(line)
+        assert len(small._cache) <= 10
+    assert " the" in small._cache and " the" in none._cache
+    # Many new pieces in one text: the young generation turns over while they are resolved.
+    text = " ".join(corpus[:20] + [f"zq{k}w vx{k * 7}" for k in range(40)])
+    assert small.encode(text) == none.encode(text) == trained.encode(text)
 
 
 @settings(max_examples=150, deadline=None)
@@ -223,9 +242,9 @@ assigned_text = unicode_text.map(
 @settings(max_examples=200, deadline=None)
 @given(text=assigned_text)
 def test_ids_match_hf_tokenizers_on_any_text(
-    hf_twin: object, trained: HysoBPETokenizer, text: str
+    hf_twin: object, trained_on: HysoBPETokenizer, text: str
 ) -> None:
-    ids = trained.encode(text, allowed_special="all")
+    ids = trained_on.encode(text, allowed_special="all")
     assert hf_twin.encode(text).ids == ids  # type: ignore[attr-defined]
     assert hf_twin.decode(ids, skip_special_tokens=False) == text  # type: ignore[attr-defined]
 

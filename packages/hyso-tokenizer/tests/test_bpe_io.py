@@ -115,8 +115,9 @@ def test_tiktoken_ranks_round_trip(tmp_path: Path, trained: HysoBPETokenizer) ->
 
 
 def test_tiktoken_encoding_gives_identical_ids(
-    trained: HysoBPETokenizer, corpus: list[str]
+    trained_on: HysoBPETokenizer, corpus: list[str]
 ) -> None:
+    trained = trained_on
     tiktoken = pytest.importorskip("tiktoken")
     from hyso.core.tokenizer import GPT2_PATTERN
 

@@ -141,11 +141,20 @@ SPECIAL_TEXTS = {
 
 
 @pytest.fixture(scope="module", params=sorted(LAYOUTS))
-def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def hf_file(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     hf = LAYOUTS[request.param]()
     path = tmp_path_factory.mktemp(request.param) / "tokenizer.json"
     hf.save(str(path))
-    return request.param, hf, HysoBPETokenizer.from_hf(path)
+    return request.param, hf, path
+
+
+@pytest.fixture(scope="module")
+def pair(hf_file: Any, backend: str) -> Any:
+    """Each layout, loaded on each encoder (every layout qualifies for tiktoken)."""
+    name, hf, path = hf_file
+    ours = HysoBPETokenizer.from_hf(path, backend=backend)
+    assert ours.backend == backend
+    return name, hf, ours
 
 
 def test_ids_equal_hf_on_multilingual_text(pair: Any) -> None:

@@ -51,13 +51,16 @@ def gapped(trained: HysoBPETokenizer) -> tuple[dict[bytes, int], dict[str, int]]
     "pattern", [GPT2_PATTERN, CL100K_PATTERN, O200K_PATTERN], ids=["gpt2", "cl100k", "o200k"]
 )
 def test_encoding_equals_tiktoken_with_and_without_specials(
-    gapped: tuple[dict[bytes, int], dict[str, int]], corpus: list[str], pattern: str
+    gapped: tuple[dict[bytes, int], dict[str, int]], corpus: list[str], pattern: str, backend: str
 ) -> None:
     ranks, specials = gapped
     enc = tiktoken.Encoding(
         "gapped", pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials
     )
-    ours = HysoBPETokenizer.from_tiktoken(ranks, special_tokens=specials, pattern=pattern)
+    ours = HysoBPETokenizer.from_tiktoken(
+        ranks, special_tokens=specials, pattern=pattern, backend=backend
+    )
+    assert ours.backend == backend
     assert ours.vocab_size == enc.n_vocab == max(specials.values()) + 1
     assert len(ours.model.unused) == ours.vocab_size - len(ranks) - len(specials) == 16
     for text, token_id in specials.items():
@@ -68,6 +71,11 @@ def test_encoding_equals_tiktoken_with_and_without_specials(
         allowed = enc.encode(text, allowed_special="all")
         assert ours.encode(text, allowed_special="all") == allowed, text
         assert ours.decode(allowed) == enc.decode(allowed) == text
+    texts = [*MULTILINGUAL, with_specials]
+    assert ours.encode_batch(texts) == enc.encode_ordinary_batch(texts, num_threads=1)
+    assert ours.encode_batch(texts, allowed_special="all") == enc.encode_batch(
+        texts, allowed_special="all", num_threads=1
+    )
     some = {"<|fim_prefix|>"}
     assert ours.encode(with_specials, allowed_special=some) == enc.encode(
         with_specials, allowed_special=some, disallowed_special=()

@@ -16,6 +16,7 @@ from .batch import BatchEncoding, pad_batch
 from .bpe_model import BPEModel, BPETables, SpecialToken
 from .bpe_train import count_words, learn_merges
 from .cache import WordCache
+from .fast import choose_backend, tiktoken_blocker, tiktoken_encoder, tiktoken_installed
 from .pretokenize import GPT2_PATTERN, check_text, make_normalizer, make_splitter, surrogate_error
 from .roles import SpecialRoles
 from .stream import StreamDecoder
@@ -44,6 +45,11 @@ class HysoBPETokenizer(SpecialRoles):
     usual roles have properties (``eos_token_id`` ...). Special tokens take the
     first ids, then the 256 bytes, then the merges. ``model`` builds the
     tokenizer from a :class:`BPEModel` instead (as the file readers do).
+
+    ``backend`` picks the encoder: ``"python"`` (pure Python), ``"tiktoken"``
+    (tiktoken, an error where it is not installed or would not give the same
+    ids) or ``"auto"`` (tiktoken where it gives the same ids, else Python). The
+    environment variable ``HYSO_TOKENIZER_BACKEND=python`` forces pure Python.
     """
 
     def __init__(
@@ -55,7 +61,9 @@ class HysoBPETokenizer(SpecialRoles):
         pattern: str = GPT2_PATTERN,
         *,
         model: BPEModel | None = None,
+        backend: str = "auto",
     ) -> None:
+        self._backend = choose_backend(backend)
         self.lowercase = bool(lowercase)
         self.normalize = normalize
         self.pattern = pattern
@@ -74,8 +82,35 @@ class HysoBPETokenizer(SpecialRoles):
     def _use(self, model: BPEModel) -> None:
         """Make ``model`` this tokenizer's vocabulary: every table is derived from it."""
         self._tables = BPETables(model)
-        self._cache.pin({i: (i,) for i in self._tables.special_text})
+        # Special-token markers, and with ignore_merges every token that is a whole piece.
+        self._cache.pin(
+            {**self._tables.whole_pieces, **{i: (i,) for i in self._tables.special_text}}
+        )
         self._cache.clear()
+        self._fast: Callable[[str], list[int]] | None = None
+        self._fast_checked = self._backend == "python"
+        if self._backend == "tiktoken":
+            self._fast_encoder()  # refused here, not at the first encode
+
+    def _fast_encoder(self) -> Callable[[str], list[int]] | None:
+        """tiktoken's encoder for this vocabulary, or None (checked once per vocabulary)."""
+        if self._fast_checked:
+            return self._fast
+        self._fast_checked = True
+        why = "tiktoken is not installed (pip install hyso-tokenizer[fast])"
+        if tiktoken_installed():
+            blocker = tiktoken_blocker(self.model, self.pattern, self._tables)
+            if blocker is None:
+                self._fast = tiktoken_encoder(self.model, self.pattern)
+            why = blocker or why
+        if self._fast is None and self._backend == "tiktoken":
+            raise ValueError(f"backend='tiktoken' cannot encode this vocabulary: {why}")
+        return self._fast
+
+    @property
+    def backend(self) -> str:
+        """The encoder in use: ``"tiktoken"`` or ``"python"``."""
+        return "tiktoken" if self._fast_encoder() is not None else "python"
 
     # ------------------------------------------------------------ vocabulary
 
@@ -219,11 +254,17 @@ class HysoBPETokenizer(SpecialRoles):
             return [list(chain.from_iterable(map(young.__getitem__, ps))) for ps in piece_lists]
         except KeyError:
             pass
-        uniq: set[str | int] = set()
-        for ps in piece_lists:
-            uniq.update(ps)
-        local = self._cache.resolve(uniq, self._tables.encode_piece)
-        get = local.__getitem__
+        # Only the pieces the young generation lacks go through the cache's slow path;
+        # one table of both then serves the gather.
+        missing = set().union(*piece_lists).difference(young)
+        cache = self._cache
+        if cache.capacity and len(missing) <= cache.room():
+            cache.resolve(missing, self._tables.encode_piece)
+            get = young.__getitem__  # no generation turns over: young now holds them all
+        else:  # young is emptied into old (and changed) while resolving: keep a copy
+            table = dict(young)
+            table.update(cache.resolve(missing, self._tables.encode_piece))
+            get = table.__getitem__
         return [list(chain.from_iterable(map(get, ps))) for ps in piece_lists]
 
     def _special_re(self, allowed_special: str | Iterable[str]) -> regex.Pattern[str] | None:
@@ -271,12 +312,36 @@ class HysoBPETokenizer(SpecialRoles):
         wraps the ids in BOS/EOS when those exist.
         """
         check_text(text)
+        special_re = self._special_re(allowed_special)
+        fast = self._fast_encoder()
         try:
-            ids = self._ids([self._pieces(text, self._special_re(allowed_special))])[0]
+            if fast is not None:
+                ids = self._fast_ids(fast, text, special_re)
+            else:
+                ids = self._ids([self._pieces(text, special_re)])[0]
         except UnicodeEncodeError:
             raise surrogate_error(text) from None
         if add_special_tokens:
             ids = self._wrap(ids)
+        return ids
+
+    def _fast_ids(
+        self,
+        fast: Callable[[str], list[int]],
+        text: str,
+        special_re: regex.Pattern[str] | None,
+    ) -> list[int]:
+        """The ids of ``text`` from the native encoder; specials and normalisation here."""
+        norm = self._normalizer
+        if special_re is None:
+            return fast(norm(text) if norm is not None else text)
+        ids: list[int] = []
+        ids_by_text = self._tables.special_ids
+        for k, part in enumerate(special_re.split(text)):
+            if k % 2:
+                ids.append(ids_by_text[part])
+            elif part:
+                ids.extend(fast(norm(part) if norm is not None else part))
         return ids
 
     def _wrap(self, ids: list[int]) -> list[int]:
@@ -306,8 +371,12 @@ class HysoBPETokenizer(SpecialRoles):
             raise TypeError("encode_batch takes a sequence of texts; use encode for one text")
         special_re = self._special_re(allowed_special)
         pieces = self._pieces
+        fast = self._fast_encoder()
         try:
-            seqs = self._ids([pieces(check_text(t), special_re) for t in texts])
+            if fast is not None:
+                seqs = [self._fast_ids(fast, check_text(t), special_re) for t in texts]
+            else:
+                seqs = self._ids([pieces(check_text(t), special_re) for t in texts])
         except UnicodeEncodeError:
             bad = next(i for i, t in enumerate(texts) if not _encodable(t))
             raise surrogate_error(texts[bad], f"texts[{bad}]") from None
@@ -459,9 +528,9 @@ class HysoBPETokenizer(SpecialRoles):
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Self:
+    def load(cls, path: str | os.PathLike[str], backend: str = "auto") -> Self:
         """Read a file written by :meth:`save`; a damaged or foreign file is a ValueError."""
-        return cls(**files.read_bpe_json(Path(path)))
+        return cls(**files.read_bpe_json(Path(path)), backend=backend)
 
     def to_hf(self, path: str | os.PathLike[str]) -> Path:
         """Write HF files giving identical ids; return ``path``.
@@ -478,10 +547,12 @@ class HysoBPETokenizer(SpecialRoles):
         return files.write_hf_folder(path, self.model, **self._settings())
 
     @classmethod
-    def from_hf(cls, path: str | os.PathLike[str], cache_size: int = 100_000) -> Self:
+    def from_hf(
+        cls, path: str | os.PathLike[str], cache_size: int = 100_000, backend: str = "auto"
+    ) -> Self:
         """Load an HF ``tokenizer.json`` (or a folder holding it) of a byte-level BPE:
         GPT-2's ByteLevel, or a Split regex then ByteLevel (Llama 3, Qwen2)."""
-        return cls(**files.read_hf_json(Path(path)), cache_size=cache_size)
+        return cls(**files.read_hf_json(Path(path)), cache_size=cache_size, backend=backend)
 
     @classmethod
     def from_gpt2(
@@ -489,11 +560,11 @@ class HysoBPETokenizer(SpecialRoles):
         vocab_json: str | os.PathLike[str],
         merges_txt: str | os.PathLike[str],
         cache_size: int = 100_000,
+        backend: str = "auto",
     ) -> Self:
         """Load GPT-2's ``vocab.json`` + ``merges.txt``."""
-        return cls(
-            **files.read_gpt2_files(Path(vocab_json), Path(merges_txt)), cache_size=cache_size
-        )
+        found = files.read_gpt2_files(Path(vocab_json), Path(merges_txt))
+        return cls(**found, cache_size=cache_size, backend=backend)
 
     def to_tiktoken_ranks(self) -> dict[bytes, int]:
         """tiktoken ``mergeable_ranks``: token bytes -> id (special tokens excluded)."""
@@ -510,11 +581,12 @@ class HysoBPETokenizer(SpecialRoles):
         special_tokens: dict[str, int] | None = None,
         pattern: str = GPT2_PATTERN,
         cache_size: int = 100_000,
+        backend: str = "auto",
     ) -> Self:
         """Build from tiktoken mergeable ranks (a ``.tiktoken`` file or a dict)."""
         table = ranks if isinstance(ranks, dict) else files.read_tiktoken_ranks(Path(ranks))
         model = files.tiktoken_model(table, special_tokens)
-        return cls(model=model, pattern=pattern, cache_size=cache_size)
+        return cls(model=model, pattern=pattern, cache_size=cache_size, backend=backend)
 
     def __repr__(self) -> str:
         return (

@@ -278,17 +278,29 @@ class BPETables:
         self.special_res: dict[object, regex.Pattern[str] | None] = {}  # allowed -> split regex
         before, after = model.template_ids()
         self.prefix, self.suffix = list(before), list(after)
+        # piece text -> (id,) of every token that is valid UTF-8, when a piece that is
+        # a token is that token (ignore_merges): the word cache holds these for good.
+        self.whole_pieces: dict[str | int, tuple[int, ...]] = {}
         if model.ignore_merges:
             self.encode_piece = self._encode_known_piece  # type: ignore[method-assign]
+            for i, data in model.token_bytes.items():
+                try:
+                    self.whole_pieces[data.decode("utf-8")] = (i,)
+                except UnicodeDecodeError:
+                    pass
 
     def _encode_known_piece(self, piece: str) -> tuple[int, ...]:
         """A piece that is a token of its own is that token; others go through BPE."""
-        found = self.bytes_to_id.get(piece.encode("utf-8"))
-        return (found,) if found is not None else BPETables.encode_piece(self, piece)
+        data = piece.encode("utf-8")
+        found = self.bytes_to_id.get(data)
+        return (found,) if found is not None else self.merge_bytes(data)
 
     def encode_piece(self, piece: str) -> tuple[int, ...]:
         """BPE on one pre-tokenized piece: merge the lowest-ranked pair until none is left."""
-        data = piece.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError
+        return self.merge_bytes(piece.encode("utf-8"))  # a lone surrogate: UnicodeEncodeError
+
+    def merge_bytes(self, data: bytes) -> tuple[int, ...]:
+        """BPE on the bytes of one piece (``ignore_merges`` not applied)."""
         byte_id = self.byte_id
         ids = [byte_id[b] for b in data]
         if len(ids) < 2:

@@ -35,6 +35,10 @@ class WordCache:
         self.pinned = dict(entries)
         self.young.update(self.pinned)
 
+    def room(self) -> int:
+        """How many entries fit into the young generation before it turns over."""
+        return self._half - (len(self.young) - len(self.pinned))
+
     def __contains__(self, piece: object) -> bool:
         return piece in self.young or piece in self.old
 
