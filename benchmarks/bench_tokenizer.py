@@ -571,12 +571,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="1 round, train on the first 2 MB")
     ap.add_argument("--results", type=Path, default=None, help="write a markdown section here")
+    ap.add_argument(
+        "--backend",
+        choices=("python", "auto"),
+        default="python",
+        help="hyso's encoder: pure Python (default), or auto (tiktoken when it can)",
+    )
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--worker-args", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         _worker_main(args.worker, args.worker_args)
         return 0
+    # Workers inherit the choice through the environment.
+    if args.backend == "python":
+        os.environ["HYSO_TOKENIZER_BACKEND"] = "python"
+    else:
+        os.environ.pop("HYSO_TOKENIZER_BACKEND", None)
 
     corpora: Path = args.corpora
     train = corpora / "train_mix.txt"

@@ -278,12 +278,23 @@ def main(argv: list[str] | None = None) -> int:
         "--work", type=Path, default=DEFAULT_WORK, help="trained vocabularies are kept here"
     )
     ap.add_argument("--quick", action="store_true", help="2 MB, vocabularies 8192 and 30000")
+    ap.add_argument(
+        "--backend",
+        choices=("python", "auto"),
+        default="python",
+        help="hyso's encoder: pure Python (default), or auto (tiktoken when it can)",
+    )
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         kind, tok_json, corpora, mb = args.worker
         print(json.dumps(worker(kind, Path(tok_json), Path(corpora), float(mb))))
         return 0
+    # Workers inherit the choice through the environment.
+    if args.backend == "python":
+        os.environ["HYSO_TOKENIZER_BACKEND"] = "python"
+    else:
+        os.environ.pop("HYSO_TOKENIZER_BACKEND", None)
     if args.threads < 1 or args.rounds < 1 or args.mb <= 0:
         ap.error(
             f"--threads and --rounds must be >= 1 and --mb > 0; "
