@@ -154,10 +154,13 @@ def test_git_commit_and_dirty_flag(tmp_path: Path) -> None:
     git("init", "-q")
     git("config", "user.email", "t@example.com")
     git("config", "user.name", "t")
+    assert Manifest.new(run_id="r", workdir=tmp_path).environment["git"] is None  # no commit
     (tmp_path / "a.txt").write_text("1")
     git("add", "a.txt")
     git("commit", "-q", "-m", "one")
+    git("checkout", "-q", "-b", "topic")
     clean = Manifest.new(run_id="r", workdir=tmp_path).environment["git"]
+    assert clean["branch"] == "topic"
     assert clean["commit"] == git("rev-parse", "HEAD") and clean["dirty"] is False
     (tmp_path / "untracked.txt").write_text("not a change to tracked files")
     assert Manifest.new(run_id="r", workdir=tmp_path).environment["git"]["dirty"] is False
