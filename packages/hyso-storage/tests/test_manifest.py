@@ -154,12 +154,32 @@ def test_git_commit_and_dirty_flag(tmp_path: Path) -> None:
     git("init", "-q")
     git("config", "user.email", "t@example.com")
     git("config", "user.name", "t")
+    assert Manifest.new(run_id="r", workdir=tmp_path).environment["git"] is None  # no commit
     (tmp_path / "a.txt").write_text("1")
     git("add", "a.txt")
     git("commit", "-q", "-m", "one")
+    git("checkout", "-q", "-b", "topic")
     clean = Manifest.new(run_id="r", workdir=tmp_path).environment["git"]
+    assert clean["branch"] == "topic"
     assert clean["commit"] == git("rev-parse", "HEAD") and clean["dirty"] is False
     (tmp_path / "untracked.txt").write_text("not a change to tracked files")
     assert Manifest.new(run_id="r", workdir=tmp_path).environment["git"]["dirty"] is False
     (tmp_path / "a.txt").write_text("2")
     assert Manifest.new(run_id="r", workdir=tmp_path).environment["git"]["dirty"] is True
+
+
+def test_hyso_package_versions_match_the_installed_metadata() -> None:
+    from importlib import metadata
+
+    from hyso.core.storage.environment import hyso_package_versions
+
+    expected = {
+        (d.metadata["Name"] or "").lower().replace("_", "-"): d.metadata["Version"]
+        for d in metadata.distributions()
+        if (d.metadata["Name"] or "").lower().replace("_", "-").startswith("hyso-")
+    }
+    found = hyso_package_versions()
+    assert found == dict(sorted(expected.items()))
+    assert {"hyso-storage", "hyso-config"} <= set(found)
+    found["hyso-storage"] = "changed by the caller"
+    assert hyso_package_versions()["hyso-storage"] == expected["hyso-storage"]  # a copy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -40,13 +41,29 @@ def collect_environment(workdir: str | os.PathLike[str] | None = None) -> dict[s
 
 
 def hyso_package_versions() -> dict[str, str]:
-    """Installed distributions named ``hyso-*`` and their versions."""
+    """Installed distributions named ``hyso-*`` and their versions.
+
+    Read once per process (the code running cannot change its installed version) and
+    only for distributions whose folder name starts with ``hyso``: parsing every
+    installed package's metadata costs tens of milliseconds at the start of each run.
+    """
+    return dict(_hyso_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _hyso_package_versions() -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        # a dist-info folder's name gives the distribution's name without reading its
+        # metadata; distributions without one fall back to reading it
+        stem = getattr(dist, "_normalized_name", None)
+        if isinstance(stem, str) and not stem.lower().startswith("hyso"):
+            continue
+        meta = dist.metadata  # parsed once: .version would parse it again
+        name = (meta["Name"] or "").lower().replace("_", "-")
         if name.startswith("hyso-") or name == "hyso":
-            found[name] = dist.version
-    return dict(sorted(found.items()))
+            found[name] = meta["Version"] or ""
+    return tuple(sorted(found.items()))
 
 
 def git_info(workdir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -56,21 +73,26 @@ def git_info(workdir: str | os.PathLike[str]) -> dict[str, Any] | None:
     ``runs/`` folder do not make a checkout dirty). The checkout is not trusted: git
     runs with every command a repository can configure switched off (fsmonitor,
     hooks, filter drivers, pagers, submodules), without taking or writing the index
-    lock, so reading its state never executes anything from it.
+    lock, so reading its state never executes anything from it. The commit, the branch
+    and the filter-driver listing are read by two git processes running side by side,
+    then ``git status`` runs: two process start-ups on the path, not four.
     """
-    commit = _git(workdir, "rev-parse", "--verify", "--quiet", "HEAD")
-    if commit is None:
-        return None
+    heads = _git_start(workdir, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    filters = _git_start(workdir, "config", "--null", "--name-only", "--get-regexp", r"^filter\.")
+    head_lines = (_git_result(heads) or "").splitlines()
+    listing = _git_result(filters)
+    if len(head_lines) != 2 or not _COMMIT.match(head_lines[0]):
+        return None  # not a checkout, or no commit yet
+    commit, branch = head_lines
     status = _git(
         workdir,
-        *_filter_drivers(workdir),
+        *_filter_drivers(listing),
         "status",
         "--porcelain",
         "--untracked-files=no",
         "--ignore-submodules=all",
         "--no-renames",
     )
-    branch = _git(workdir, "rev-parse", "--abbrev-ref", "HEAD")
     return {
         "commit": commit,
         "dirty": bool(status) if status is not None else None,
@@ -93,18 +115,21 @@ _SAFE_GIT_OPTIONS = (
     "-c",
     "diff.ignoreSubmodules=all",
 )
+_COMMIT = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # SHA-1 or SHA-256 object names
 _FILTER_KEY = re.compile(r"^filter\.(?P<name>.+)\.(?:clean|smudge|process|required)\Z")
 
 
-def _filter_drivers(workdir: str | os.PathLike[str]) -> list[str]:
-    """``-c`` options that switch off every configured filter driver (whose clean
-    command ``git status`` would run).
+def _filter_drivers(listing: str | None) -> list[str]:
+    """``-c`` options that switch off every filter driver named in ``listing`` (the
+    output of ``git config --null --name-only --get-regexp '^filter\\.'``), whose clean
+    command ``git status`` would run.
 
     ``git config`` only reads files, so listing the drivers runs nothing.
     """
     # git exits 1 (None here) when no key matches
-    listing = _git(workdir, "config", "--null", "--name-only", "--get-regexp", r"^filter\.") or ""
-    names = sorted({m.group("name") for k in listing.split("\0") if (m := _FILTER_KEY.match(k))})
+    names = sorted(
+        {m.group("name") for k in (listing or "").split("\0") if (m := _FILTER_KEY.match(k))}
+    )
     options: list[str] = []
     for name in names:
         for key, value in (("clean", ""), ("smudge", ""), ("process", ""), ("required", "false")):
@@ -113,6 +138,11 @@ def _filter_drivers(workdir: str | os.PathLike[str]) -> list[str]:
 
 
 def _git(workdir: str | os.PathLike[str], *args: str) -> str | None:
+    """Run git with ``args`` in ``workdir``; its stripped output, or ``None`` on failure."""
+    return _git_result(_git_start(workdir, *args))
+
+
+def _git_start(workdir: str | os.PathLike[str], *args: str) -> subprocess.Popen[str] | None:
     env = {
         **os.environ,
         "GIT_OPTIONAL_LOCKS": "0",  # never refresh or write the index
@@ -121,19 +151,30 @@ def _git(workdir: str | os.PathLike[str], *args: str) -> str | None:
         "PAGER": "cat",
     }
     try:
-        result = subprocess.run(
+        return subprocess.Popen(
             ["git", "--no-pager", *_SAFE_GIT_OPTIONS, *args],
             cwd=os.fspath(workdir),
             env=env,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
         )
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
-    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _git_result(process: subprocess.Popen[str] | None) -> str | None:
+    if process is None:
+        return None
+    with process:
+        try:
+            out, _ = process.communicate(timeout=_GIT_TIMEOUT_S)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            process.kill()
+            process.communicate()
+            return None
+    return out.strip() if process.returncode == 0 else None
 
 
 def _torch_info() -> dict[str, Any]:

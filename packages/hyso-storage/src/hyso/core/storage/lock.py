@@ -81,10 +81,11 @@ class FolderLock:
             "hostname": socket.gethostname(),
             "created_at": datetime.now(timezone.utc).isoformat(),
         }
+        # No fsync: the lock only matters while its owner runs. After a machine crash
+        # the owner is gone either way, and a lock file lost, empty or naming a dead
+        # process is taken over (an unreadable one after _UNREADABLE_GRACE_S).
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(owner) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
         return True
 
     def _refusal(self, owner: Any) -> str:

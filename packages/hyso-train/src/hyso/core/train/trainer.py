@@ -173,13 +173,14 @@ class Trainer:
                 if val_loader is not None:
                     val_loader = shard_loader(val_loader, self.dist, self.seed, train=False)
                 self._train_loader, self._val_loader = train_loader, val_loader
+            info = self._trainer_info()
             if self.is_rank_zero and self.run_record is not None:
-                written = self.run_record.start(self.config, self._trainer_info(), self.tokenizer)
+                written = self.run_record.start(self.config, info, self.tokenizer)
                 self.logger.info(
                     f"run folder {self.run_record.run_paths.run_dir}: {written} written"
                 )
             self.logger.info(
-                f"training {self._trainer_info()['parameters']:,} parameters for {epochs} "
+                f"training {info['parameters']:,} parameters for {epochs} "
                 f"epoch(s) from step {self.global_step} on {self.device}"
                 + (f", {self.dist.world_size} processes" if self.dist.is_distributed else "")
             )
