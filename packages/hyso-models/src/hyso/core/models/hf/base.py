@@ -22,11 +22,19 @@ if TYPE_CHECKING:
     from hyso.core.models.base import HysoModel
     from hyso.core.models.config import TransformerConfig
 
-__all__ = ["HFArchitecture", "Rule", "Unsupported", "hf_bool", "hf_float", "hf_int"]
+__all__ = ["HFArchitecture", "Rule", "Unsupported", "hf_bool", "hf_float", "hf_int", "require"]
 
 
 class Unsupported(Exception):
     """A hyso model feature that a transformers class does not express (``to_hf``)."""
+
+
+def require(wanted: Mapping[str, tuple[Any, Any]]) -> None:
+    """``wanted`` maps a feature to ``(what the model has, what the class needs)``;
+    :class:`Unsupported` names the first that differs."""
+    for key, (have, need) in wanted.items():
+        if have != need:
+            raise Unsupported(f"{key} {have!r} (needs {need!r})")
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class HFArchitecture:
     embedding: ClassVar[str] = ""
     # A prefix the hub's older checkpoints leave off their names ("" when none).
     bare_prefix: ClassVar[str] = ""
+    # The output head's name, which a checkpoint with tied embeddings may store anyway.
+    tied_head: ClassVar[str] = ""
 
     @property
     def family(self) -> str:
@@ -79,7 +89,10 @@ class HFArchitecture:
         raise NotImplementedError
 
     def is_ignored(self, name: str, config: TransformerConfig) -> bool:
-        """Whether a tensor of the checkpoint carries nothing hyso needs."""
+        """Whether a tensor of the checkpoint carries nothing hyso needs: a buffer
+        matching ``ignored``, or a tied checkpoint's stored copy of the output head."""
+        if self.tied_head and name == self.tied_head and config.tie_embeddings:
+            return True
         return any(re.search(pattern, name) for pattern in self.ignored)
 
     def count_layers(self, names: list[str], *, decoder: bool = False) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import HFArchitecture, Rule, Unsupported, hf_bool, hf_float, hf_int
+from .base import HFArchitecture, Rule, Unsupported, hf_bool, hf_float, hf_int, require
 from .weights import HFFormatError
 
 if TYPE_CHECKING:
@@ -85,9 +85,7 @@ class BertArchitecture(HFArchitecture):
             "num_kv_heads": (config.num_kv_heads, config.num_heads),
             "head_size": (config.head_dim, config.dim // config.num_heads),  # type: ignore[operator]
         }
-        for key, (have, need) in wanted.items():
-            if have != need:
-                raise Unsupported(f"{key} {have!r} (needs {need!r})")
+        require(wanted)
         act = {v: k for k, v in ACTIVATIONS.items() if k != "gelu_pytorch_tanh"}.get(config.mlp)
         if act is None or getattr(config, "type_vocab_size", 0) < 1:
             raise Unsupported(f"mlp {config.mlp!r} or type_vocab_size 0 (needs a GELU, >= 1)")

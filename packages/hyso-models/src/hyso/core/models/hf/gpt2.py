@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import HFArchitecture, Rule, Unsupported, hf_bool, hf_float, hf_int
+from .base import HFArchitecture, Rule, hf_bool, hf_float, hf_int, require
 from .weights import HFFormatError
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ class GPT2Architecture(HFArchitecture):
 
     architecture: ClassVar[str] = "GPT2LMHeadModel"
     model_type: ClassVar[str] = "gpt2"
+    tied_head: ClassVar[str] = "lm_head.weight"
     # Causal-mask buffers that older checkpoints store.
     ignored: ClassVar[tuple[str, ...]] = (r"\.attn\.(masked_)?bias$",)
     layer_pattern: ClassVar[str] = r"\bh\.(\d+)\."
@@ -72,9 +73,7 @@ class GPT2Architecture(HFArchitecture):
             "num_kv_heads": (config.num_kv_heads, config.num_heads),
             "head_size": (config.head_dim, config.dim // config.num_heads),  # type: ignore[operator]
         }
-        for key, (have, need) in wanted.items():
-            if have != need:
-                raise Unsupported(f"{key} {have!r} (needs {need!r})")
+        require(wanted)
         return {
             "architectures": [self.architecture],
             "model_type": self.model_type,
@@ -116,8 +115,3 @@ class GPT2Architecture(HFArchitecture):
         if not config.tie_embeddings:
             rules["lm_head.weight"] = Rule(("lm_head.weight",))
         return rules
-
-    def is_ignored(self, name: str, config: TransformerConfig) -> bool:
-        """Causal-mask buffers; a tied checkpoint's stored copy of the output head."""
-        tied_head = name == "lm_head.weight" and config.tie_embeddings
-        return tied_head or super().is_ignored(name, config)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import HFArchitecture, Rule, Unsupported, hf_bool, hf_float, hf_int
+from .base import HFArchitecture, Rule, Unsupported, hf_bool, hf_float, hf_int, require
 from .weights import HFFormatError
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class LlamaArchitecture(HFArchitecture):
 
     architecture: ClassVar[str] = "LlamaForCausalLM"
     model_type: ClassVar[str] = "llama"
+    tied_head: ClassVar[str] = "lm_head.weight"
     ignored: ClassVar[tuple[str, ...]] = (r"rotary_emb\.inv_freq$",)
     embedding: ClassVar[str] = "model.embed_tokens.weight"
 
@@ -146,11 +147,6 @@ class LlamaArchitecture(HFArchitecture):
             rules["lm_head.weight"] = Rule(("lm_head.weight",))
         return rules
 
-    def is_ignored(self, name: str, config: TransformerConfig) -> bool:
-        """Rotary tables; a tied checkpoint's stored copy of the output head."""
-        tied_head = name == "lm_head.weight" and config.tie_embeddings
-        return tied_head or super().is_ignored(name, config)
-
 
 class MistralArchitecture(LlamaArchitecture):
     """``MistralForCausalLM``: Llama with an optional sliding attention window."""
@@ -211,9 +207,7 @@ def _require_llama_shape(config: TransformerConfig, family: str) -> None:
         "mlp": (config.mlp, "swiglu"),
         "norm": (config.norm, "rmsnorm"),
     }
-    for key, (have, need) in wanted.items():
-        if have != need:
-            raise Unsupported(f"{key} {have!r} (needs {need!r})")
+    require(wanted)
 
 
 def _rope(hf: Mapping[str, Any], path: Path) -> tuple[float, dict[str, Any] | None]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import HFArchitecture, Rule, Unsupported, hf_bool, hf_float, hf_int
+from .base import HFArchitecture, Rule, Unsupported, hf_bool, hf_float, hf_int, require
 from .weights import HFFormatError
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ class T5Architecture(HFArchitecture):
 
     architecture: ClassVar[str] = "T5ForConditionalGeneration"
     model_type: ClassVar[str] = "t5"
+    tied_head: ClassVar[str] = "lm_head.weight"
     # The per-stack copies of the shared embedding some checkpoints store.
     ignored: ClassVar[tuple[str, ...]] = (r"^(encoder|decoder)\.embed_tokens\.weight$",)
     embedding: ClassVar[str] = "shared.weight"
@@ -88,9 +89,7 @@ class T5Architecture(HFArchitecture):
             "mlp": (config.mlp if proj else None, config.mlp),
             "logit_scale": (logit_scale in (1.0, config.dim**-0.5), True),
         }
-        for key, (have, need) in wanted.items():
-            if have != need:
-                raise Unsupported(f"{key} {have!r} (needs {need!r})")
+        require(wanted)
         if not config.tie_embeddings:
             # transformers 5 ties T5's head to the embedding whatever the config says.
             raise Unsupported("an untied output head (transformers ties T5's head)")
@@ -165,8 +164,3 @@ class T5Architecture(HFArchitecture):
             rules[f"{dst}mlp.fc.weight"] = Rule((f"{dense}wi.weight",))
         rules[f"{dst}mlp.down.weight"] = Rule((f"{dense}wo.weight",))
         return rules
-
-    def is_ignored(self, name: str, config: TransformerConfig) -> bool:
-        """Per-stack embedding copies; a tied checkpoint's stored head."""
-        tied_head = name == "lm_head.weight" and config.tie_embeddings
-        return tied_head or super().is_ignored(name, config)
