@@ -22,18 +22,9 @@ from tokenizers import (
 )
 
 from hyso.core.tokenizer import HysoBPETokenizer
+from hyso.core.tokenizer.fast import LLAMA3_PATTERN, QWEN2_PATTERN
 
 from .test_bpe_encode import assigned_text
-
-# Llama 3's and Qwen2's published split patterns.
-LLAMA3_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-QWEN2_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
 
 MULTILINGUAL = [
     "Hello, World! It's 2024 and we'RE testing: naïve café, Ürün, straße, İstanbul.",
