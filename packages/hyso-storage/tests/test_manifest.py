@@ -180,6 +180,6 @@ def test_hyso_package_versions_match_the_installed_metadata() -> None:
     }
     found = hyso_package_versions()
     assert found == dict(sorted(expected.items()))
-    assert {"hyso-storage", "hyso-config"} <= set(found)
+    assert "hyso-storage" in found  # the only hyso distribution every environment has
     found["hyso-storage"] = "changed by the caller"
     assert hyso_package_versions()["hyso-storage"] == expected["hyso-storage"]  # a copy

@@ -48,6 +48,16 @@ def test_merges_that_tiktoken_ranks_would_change_stay_in_python() -> None:
         HysoBPETokenizer(model=model, backend="tiktoken")
 
 
+def test_a_vocabulary_with_huge_tokens_stays_in_python() -> None:
+    # Eleven doublings of "a" make a 2,048-byte token: the check would re-merge it.
+    merges = [(A, A, 256)] + [(256 + k, 256 + k, 257 + k) for k in range(10)]
+    model = _abc_model(merges)
+    tok = HysoBPETokenizer(model=model, special_tokens=None)
+    assert "2048 bytes long" in str(tiktoken_blocker(model, tok.pattern))
+    assert tok.backend == "python"
+    assert tok.decode(tok.encode("a" * 5000)) == "a" * 5000
+
+
 def test_merged_ids_out_of_merge_order_and_foreign_patterns_stay_in_python(
     trained: HysoBPETokenizer,
 ) -> None:

@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 BACKENDS = ("auto", "python", "tiktoken")
+# Longest token the tiktoken check accepts (published vocabularies stay far below it;
+# a vocabulary trained on one-character runs can hold megabyte-long tokens).
+MAX_CHECKED_TOKEN_BYTES = 1024
 # Set to "python" to keep every tokenizer on pure Python, whatever it asks for.
 BACKEND_ENV = "HYSO_TOKENIZER_BACKEND"
 
@@ -103,6 +106,13 @@ def tiktoken_blocker(model: BPEModel, pattern: str, tables: BPETables | None = N
     if any(merges[k][2] >= merges[k + 1][2] for k in range(len(merges) - 1)):
         return "the ids of merged tokens do not grow in merge order"
     token_bytes = model.token_bytes
+    longest = max((len(data) for data in token_bytes.values()), default=0)
+    if longest > MAX_CHECKED_TOKEN_BYTES:
+        # The check re-merges every token, so its cost grows with the tokens' lengths.
+        return (
+            f"a token is {longest} bytes long; the check that tiktoken gives the same ids "
+            f"covers tokens of up to {MAX_CHECKED_TOKEN_BYTES} bytes"
+        )
     ranks = {data: i for i, data in token_bytes.items()}
     for a, b, new in merges:
         left, right = _rank_split(token_bytes[new], new, ranks)
