@@ -24,7 +24,8 @@ def register(sub: Any) -> None:
         "generate",
         help="sample text from a trained run",
         description="Load RUN_DIR's best checkpoint and tokenizer and print the prompt "
-        "continued by the model.",
+        "continued by the model, token by token as it is produced. Special tokens other "
+        "than EOS are never drawn unless --allow-special.",
         epilog='example: hyso generate runs/<run-id> --prompt "def " --max-new-tokens 100',
     )
     p.add_argument("run_dir", help="the run folder written by hyso train")
@@ -34,16 +35,29 @@ def register(sub: Any) -> None:
         "--temperature", type=float, default=0.8, help="sampling temperature; 0 is greedy"
     )
     p.add_argument("--top-k", type=int, default=50, help="sample from the k likeliest tokens")
+    p.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help="nucleus sampling: draw from the likeliest tokens whose probabilities "
+        "reach P, 0 < P <= 1 (default: off)",
+    )
+    p.add_argument(
+        "--allow-special",
+        action="store_true",
+        help="let the model draw special tokens such as <mask> (by default only EOS, "
+        "which ends the text)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed for reproducible samples")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    check_sampling_args(args.temperature, args.max_new_tokens, args.top_k)
+    check_sampling_args(args.temperature, args.max_new_tokens, args.top_k, args.top_p)
     run_dir = require_run_dir(args.run_dir)
     check_run_files(run_dir)
     loaded = load_run(run_dir)
-    text = sample_text(
+    sample_text(
         loaded.model,
         loaded.tokenizer,
         args.prompt,
@@ -51,19 +65,31 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         seed=args.seed,
+        top_p=args.top_p,
+        allow_special=args.allow_special,
+        on_text=_print_piece,
     )
-    print(text)
+    print(flush=True)
     return 0
 
 
-def check_sampling_args(temperature: float, max_new_tokens: int, top_k: int | None) -> None:
-    """``--temperature`` finite and >= 0, ``--max-new-tokens`` >= 0, ``--top-k`` >= 1."""
+def _print_piece(text: str) -> None:
+    print(text, end="", flush=True)
+
+
+def check_sampling_args(
+    temperature: float, max_new_tokens: int, top_k: int | None, top_p: float | None = None
+) -> None:
+    """``--temperature`` finite and >= 0, ``--max-new-tokens`` >= 0, ``--top-k`` >= 1,
+    ``--top-p`` in (0, 1]."""
     if not math.isfinite(temperature) or temperature < 0:
         raise CliError(f"--temperature must be a finite number >= 0, got {temperature}")
     if max_new_tokens < 0:
         raise CliError(f"--max-new-tokens must be >= 0, got {max_new_tokens}")
     if top_k is not None and top_k < 1:
         raise CliError(f"--top-k must be >= 1, got {top_k}")
+    if top_p is not None and not (math.isfinite(top_p) and 0.0 < top_p <= 1.0):
+        raise CliError(f"--top-p must be a number in (0, 1], got {top_p}")
 
 
 def check_run_files(run_dir: Path) -> None:
