@@ -139,3 +139,39 @@ def test_generate_help_lists_the_new_options(capsys: pytest.CaptureFixture[str])
     assert main(["generate", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--top-p" in out and "--allow-special" in out
+
+
+@pytest.mark.parametrize("kind", ["pretrained", "hf-model-hyso-tokenizer", "hf"])
+def test_generate_runs_on_a_model_folder(
+    kind: str, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hyso.core.models import to_hf
+
+    tok = _tokenizer()
+    model = _model(tok.vocab_size, seed=4)
+    folder = tmp_path / "model"
+    if kind == "pretrained":
+        model.save_pretrained(folder)
+    else:
+        to_hf(model, folder)
+    if kind == "hf":
+        tok.to_hf(folder / "tokenizer.json")
+    else:
+        tok.save(folder / "tokenizer.json")
+    expected = sample_text(model, tok, "ab", max_new_tokens=10, temperature=0.0)
+    argv = ["generate", str(folder), "--prompt", "ab", "--max-new-tokens", "10"]
+    code = main([*argv, "--temperature", "0"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out == expected + "\n"
+    assert len(expected) > 2
+
+
+def test_a_model_folder_without_a_tokenizer_is_one_line(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _model(_tokenizer().vocab_size)
+    model.save_pretrained(tmp_path / "m")
+    assert main(["generate", str(tmp_path / "m")]) != 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "tokenizer.json" in lines[0]

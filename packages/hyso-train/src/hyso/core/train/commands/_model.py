@@ -18,6 +18,7 @@ __all__ = [
     "LoadedRun",
     "banned_special_ids",
     "build_model",
+    "load_model_folder",
     "load_run",
     "model_family",
     "sample_text",
@@ -84,6 +85,37 @@ def load_run(run_dir: Path) -> LoadedRun:
     _check_finite(model, paths.checkpoints_dir)
     model.eval()
     return LoadedRun(run_dir, cfg, tokenizer, model, checkpoint)
+
+
+def load_model_folder(folder: Path) -> LoadedRun:
+    """A ``save_pretrained`` or Hugging Face model folder and the ``tokenizer.json`` in it
+    (hyso's own format or Hugging Face's), ready to sample (CPU, eval mode)."""
+    import json
+
+    from hyso.core.models import load_hf, load_pretrained
+    from hyso.core.train.commands.convert import _is_hyso_folder
+
+    tok_mod = require_tokenizer()
+    tok_path = folder / "tokenizer.json"
+    if not tok_path.is_file():
+        raise CliError(f"{folder} has no tokenizer.json: cannot turn text into ids")
+    try:
+        tok_doc = json.loads(tok_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"{tok_path}: not valid JSON ({exc})") from exc
+    hyso_tok = isinstance(tok_doc, dict) and "format_version" in tok_doc and "format" in tok_doc
+    cls = tok_mod.HysoBPETokenizer
+    tokenizer = cls.load(tok_path) if hyso_tok else cls.from_hf(tok_path)
+    config = folder / "config.json"
+    model = load_pretrained(folder) if _is_hyso_folder(config) else load_hf(folder)
+    if int(model.vocab_size) < tokenizer.vocab_size:
+        raise CliError(
+            f"{tok_path} has {tokenizer.vocab_size} ids but the model in {folder} only "
+            f"{model.vocab_size}: not the model's tokenizer"
+        )
+    _check_finite(model, folder)
+    model.eval()
+    return LoadedRun(folder, None, tokenizer, model, None)
 
 
 def _check_finite(model: torch.nn.Module, where: Path) -> None:

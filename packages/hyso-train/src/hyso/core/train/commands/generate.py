@@ -1,4 +1,5 @@
-"""``hyso generate RUN_DIR --prompt TEXT``: sample text from a run's best checkpoint.
+"""``hyso generate RUN_DIR --prompt TEXT``: sample text from a run's best checkpoint,
+or from a ``save_pretrained`` or Hugging Face model folder holding a ``tokenizer.json``.
 
 Before anything is loaded, the run's tokenizer is checked against the SHA-256 its
 manifest recorded (a swapped tokenizer would decode garbage without a word), its
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hyso.core.train.commands._common import CliError, require_run_dir
-from hyso.core.train.commands._model import load_run, sample_text
+from hyso.core.train.commands._model import load_model_folder, load_run, sample_text
 
 __all__ = ["check_run_files", "check_sampling_args", "register", "run"]
 
@@ -23,12 +24,17 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "generate",
         help="sample text from a trained run",
-        description="Load RUN_DIR's best checkpoint and tokenizer and print the prompt "
+        description="Load RUN_DIR's best checkpoint and tokenizer (or a model folder's "
+        "weights and tokenizer.json) and print the prompt "
         "continued by the model, token by token as it is produced. Special tokens other "
         "than EOS are never drawn unless --allow-special.",
         epilog='example: hyso generate runs/<run-id> --prompt "def " --max-new-tokens 100',
     )
-    p.add_argument("run_dir", help="the run folder written by hyso train")
+    p.add_argument(
+        "run_dir",
+        help="the run folder written by hyso train, or a model folder (save_pretrained "
+        "or Hugging Face) holding a tokenizer.json",
+    )
     p.add_argument("--prompt", default="def ", help='text to continue (default "def ")')
     p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to add (default 200)")
     p.add_argument(
@@ -54,9 +60,13 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_sampling_args(args.temperature, args.max_new_tokens, args.top_k, args.top_p)
-    run_dir = require_run_dir(args.run_dir)
-    check_run_files(run_dir)
-    loaded = load_run(run_dir)
+    folder = Path(args.run_dir)
+    if (folder / "config.json").is_file() and not (folder / "config.yaml").is_file():
+        loaded = load_model_folder(folder)  # a save_pretrained or Hugging Face folder
+    else:
+        run_dir = require_run_dir(args.run_dir)
+        check_run_files(run_dir)
+        loaded = load_run(run_dir)
     sample_text(
         loaded.model,
         loaded.tokenizer,
