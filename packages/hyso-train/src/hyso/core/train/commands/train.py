@@ -75,9 +75,7 @@ def register(sub: Any) -> None:
         "loss, bits per byte beside gzip -9, the run folder and a short sample.",
         epilog="example: hyso train configs/lm.yaml training.max_steps=200 model.dim=128",
     )
-    p.add_argument(
-        "config", nargs="?", help="path to a YAML or JSON config (e.g. configs/lm.yaml)"
-    )
+    p.add_argument("config", nargs="?", help="path to a YAML or JSON config (e.g. configs/lm.yaml)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument(
         "--runs-root", default=None, help="folder for run folders (default: run.root, else runs)"
