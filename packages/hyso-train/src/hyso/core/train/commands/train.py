@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         if cfg is None:
             return 0
     elif args.config is None:
-        raise CliError("hyso train needs a CONFIG file (or --resume RUN_DIR)")
+        raise CliError("the argument config is required (or --resume RUN_DIR)")
     else:
         cfg = load_cli_config(args.config, args.overrides)
     if args.no_progress:
