@@ -127,9 +127,13 @@ def _only_run(folder: Path) -> Path:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-@pytest.mark.parametrize(("kind", "at"), [("backward", 9), ("save", 3)])
+# backward 9: the first micro-batch of step 5 (last checkpoint: step 4); save 3: the
+# third file put in place in checkpoints/ (a save of step 4 cut part-way, after step 2's
+# save); backward 3: the first micro-batch of step 2, before any checkpoint
+# (the run starts again in the same folder).
+@pytest.mark.parametrize(("kind", "at"), [("backward", 9), ("save", 3), ("backward", 3)])
 def test_killed_run_resumes_exactly(space: Path, kind: str, at: int) -> None:
-    runs = f"killed-{kind}"
+    runs = f"killed-{kind}-{at}"
     killed = _hyso(space, "tiny.yaml", "--runs-root", runs, "--sample-tokens", "0", kill=(kind, at))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     run_dir = _only_run(space / runs)
