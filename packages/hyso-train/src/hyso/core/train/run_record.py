@@ -36,6 +36,8 @@ class RunRecord:
         self.run_paths = run_paths
         self.manifest: Manifest | None = None
         self._description: dict[str, Any] | None = None
+        #: True for a reopened run: its config.yaml and overrides.yaml stay as written.
+        self.keep_config = False
 
     def describe(
         self,
@@ -56,7 +58,7 @@ class RunRecord:
         paths = self.run_paths
         paths.run_dir.mkdir(parents=True, exist_ok=True)
         written = ["manifest"]
-        if config is not None:
+        if config is not None and not self.keep_config:
             from hyso.core.config import Config, get_overrides, get_source, save_run_config
 
             # A loaded Config is saved by hyso-config, which writes ${env:...} unresolved.

@@ -75,7 +75,7 @@ def register(sub: Any) -> None:
         "loss, bits per byte beside gzip -9, the run folder and a short sample.",
         epilog="example: hyso train configs/lm.yaml training.max_steps=200 model.dim=128",
     )
-    p.add_argument("config", help="path to a YAML or JSON config (e.g. configs/lm.yaml)")
+    p.add_argument("config", nargs="?", help="path to a YAML or JSON config (e.g. configs/lm.yaml)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.add_argument(
         "--runs-root", default=None, help="folder for run folders (default: run.root, else runs)"
@@ -86,11 +86,28 @@ def register(sub: Any) -> None:
         "--sample-tokens", type=int, default=120, help="tokens in the final sample (0: none)"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue the killed or interrupted run in RUN_DIR from its latest checkpoint, "
+        "with its own config.yaml, exactly as if it had not stopped (no CONFIG or "
+        "overrides allowed; a finished run prints 'already finished' and exits 0; a run "
+        "without a checkpoint starts again from step 0 in the same folder)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_cli_config(args.config, args.overrides)
+    resume_dir: Path | None = None
+    if args.resume is not None:
+        resume_dir, cfg = _resume_config(args)
+        if cfg is None:
+            return 0
+    elif args.config is None:
+        raise CliError("the argument config is required (or --resume RUN_DIR)")
+    else:
+        cfg = load_cli_config(args.config, args.overrides)
     if args.no_progress:
         cfg = _with_training_key(cfg, "progress_bar", False)
     from hyso.core.train.distributed import distributed_session
@@ -105,10 +122,42 @@ def run(args: argparse.Namespace) -> int:
             name=args.name,
             prompt=args.prompt,
             sample_tokens=args.sample_tokens,
+            resume_dir=resume_dir,
         )
     if "rank" not in outcome.extra:  # only rank 0 reports
         print_outcome(outcome)
     return 0
+
+
+def _resume_config(args: argparse.Namespace) -> tuple[Path, Any]:
+    """The run folder and config of ``--resume RUN_DIR`` (config None: already finished).
+
+    Any CONFIG or override is refused: every setting can change what the remaining
+    steps compute, so the run continues with exactly the config it recorded.
+    """
+    extra = ([args.config] if args.config else []) + list(args.overrides)
+    if extra:
+        raise CliError(
+            f"--resume {args.resume}: takes no CONFIG or key=value overrides (got "
+            f"{' '.join(extra)}); the run continues with its own config.yaml so that it "
+            "stays exact"
+        )
+    if args.runs_root is not None or args.name is not None:
+        raise CliError(f"--resume {args.resume}: --runs-root and --name do not apply")
+    from hyso.core.storage import RunPaths, load_manifest
+
+    run_dir = Path(args.resume)
+    paths = RunPaths.for_run_dir(run_dir.resolve())
+    if not paths.config_path.is_file():
+        raise CliError(
+            f"--resume {args.resume}: {paths.config_path} does not exist; not a hyso run folder"
+        )
+    if paths.manifest_path.is_file():
+        status = load_manifest(paths.manifest_path).status
+        if status == "finished":
+            print(f"hyso train: run {run_dir} already finished; nothing to resume")
+            return run_dir, None
+    return run_dir, load_cli_config(str(paths.config_path), [])
 
 
 def load_cli_config(path: str, overrides: list[str]) -> Any:
@@ -177,12 +226,14 @@ def train_from_config(
     prompt: str = "def ",
     sample_tokens: int = 120,
     log: Callable[[str], None] | None = None,
+    resume_dir: str | Path | None = None,
 ) -> TrainOutcome:
     """Train the model of ``cfg`` end to end; see the module docstring.
 
     The steps: check every setting, prepare the data (rank 0 first), build the model,
     loaders, optimizer and schedule, create the run folder, train, then (rank 0) measure
-    bits per byte, sample, and add the results to the manifest.
+    bits per byte, sample, and add the results to the manifest. With ``resume_dir``
+    the run folder is reopened and training continues from its latest checkpoint.
     """
     from hyso.core.train.distributed import init_distributed
 
@@ -194,15 +245,20 @@ def train_from_config(
     dist = init_distributed(settings.training.device, settings.training.dist_timeout_s)
     prepared = _prepare_data(settings, dist, say if dist.is_rank_zero else _quiet)
     parts = _build_parts(settings, family, prepared, dist.world_size)
-    run_paths = _create_run_folder(settings, runs_root, name)
+    if resume_dir is None:
+        run_paths = _create_run_folder(settings, runs_root, name)
+    else:
+        run_paths = _reopen_run_folder(resume_dir)
     trainer = _make_trainer(cfg, settings, prepared, parts, run_paths, dist.is_rank_zero)
+    if resume_dir is not None:
+        trainer.run_record.keep_config = True  # type: ignore[union-attr]  # run_paths given
     if dist.is_rank_zero:
         say(
             f"run {run_paths.run_id}: {family}, {format_count(parts.num_parameters)} "
             f"parameters, {len(prepared.train_tokens):,} train / {len(prepared.val_tokens):,} "
             f"val tokens (tokens {'from cache' if prepared.tokens_cached else 'cached now'})"
         )
-    fitted = _fit(trainer, parts)
+    fitted = _fit(trainer, parts, resume="latest" if resume_dir is not None else None)
     outcome = TrainOutcome(
         run_dir=run_paths.run_dir,
         run_id=run_paths.run_id,
@@ -299,6 +355,18 @@ def _create_run_folder(
     return create_run_paths(runs_root or settings.run.root, name)
 
 
+def _reopen_run_folder(run_dir: str | Path) -> RunPaths:
+    """The run folder of ``--resume``; without a checkpoint its metrics rows are dropped,
+    since training starts again from step 0."""
+    from hyso.core.storage import CheckpointConfig, CheckpointManager, RunPaths
+
+    paths = RunPaths.open(run_dir)
+    mgr = CheckpointManager(CheckpointConfig.from_dir(directory=paths.checkpoints_dir))
+    if mgr.latest_path is None and paths.metrics_path.exists():
+        paths.metrics_path.unlink()
+    return paths
+
+
 def _make_trainer(
     cfg: Any,
     settings: RunConfig,
@@ -342,10 +410,16 @@ def _make_trainer(
     return trainer
 
 
-def _fit(trainer: Trainer, parts: _Parts) -> _Fitted:
-    """Train, wait for the last checkpoint, and time it (wall and CPU seconds)."""
+def _fit(trainer: Trainer, parts: _Parts, resume: str | None = None) -> _Fitted:
+    """Train (from the ``resume`` checkpoint), wait for the last checkpoint, and time it
+    (wall and CPU seconds)."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    trainer.fit(train_loader=parts.train_loader, val_loader=parts.val_loader, epochs=parts.epochs)
+    trainer.fit(
+        train_loader=parts.train_loader,
+        val_loader=parts.val_loader,
+        epochs=parts.epochs,
+        resume=resume,
+    )
     seconds = time.perf_counter() - start
     cpu_seconds = time.process_time() - cpu_start
     if trainer.checkpoint_manager is not None:
