@@ -7,6 +7,7 @@ import argparse
 import pytest
 import torch
 
+import hyso.core.tokenizer as tokenizer_mod
 from hyso.core.train.cli import main
 from hyso.core.train.commands import generate
 from hyso.core.train.commands._common import CliError
@@ -18,8 +19,6 @@ from hyso.core.train.commands._model import (
 )
 
 TINY = {"name": "decoder_only", "dim": 16, "layers": 1, "num_heads": 2, "max_seq_len": 8}
-
-tokenizer_mod = pytest.importorskip("hyso.core.tokenizer")
 
 
 def _tokenizer() -> object:
