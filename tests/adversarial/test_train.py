@@ -19,9 +19,6 @@ import pytest
 from .harness import hyso, run_probe
 from .test_storage import hostile_checkout, needs_git
 
-pytest.importorskip("numpy")
-pytest.importorskip("hyso.core.tokenizer")
-
 TINY = """
 model: {{name: decoder_only, dim: 32, layers: 1, num_heads: 2, max_seq_len: 32, dropout: 0.0}}
 training:

@@ -12,8 +12,6 @@ from hyso.core.tokenizer.fast import BACKEND_ENV, tiktoken_blocker
 from .conftest import on_backend
 from .test_hf_layouts import MULTILINGUAL
 
-tiktoken = pytest.importorskip("tiktoken")
-
 A, B, C = ord("a"), ord("b"), ord("c")
 
 
