@@ -24,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from .config import config_class_for
+from .lora import is_lora_key
 from .registry import model_class_for
 
 if TYPE_CHECKING:
@@ -50,12 +51,17 @@ class PretrainedFormatError(ValueError):
 
 
 def save_pretrained(model: HysoModel, directory: str | os.PathLike[str]) -> Path:
-    """Write ``model`` to ``directory`` (created if needed); return the folder."""
+    """Write ``model`` to ``directory`` (created if needed); return the folder.
+
+    LoRA adapters are left out: the projections' weights are written as they are now
+    (the base weights, or the merged ones after ``merge_lora``)."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     seen: set[tuple[int, torch.dtype, tuple[int, ...]]] = set()
     for name, tensor in model.state_dict().items():
+        if is_lora_key(name):  # adapters are saved on their own (hyso.core.models.lora)
+            continue
         key = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape))
         if key in seen:  # a tied weight: stored once, re-tied by the constructor
             continue
