@@ -218,3 +218,28 @@ def test_settings_of_share_and_save_pretrained_without_adapters(tmp_path) -> Non
     base = small_lm()
     for name, tensor in base.state_dict().items():
         assert torch.equal(plain.state_dict()[name], tensor), name
+
+
+def test_adapter_folder_round_trip_and_damage(tmp_path) -> None:
+    from hyso.core.models.lora_files import is_adapter_folder, load_adapter, save_lora
+
+    settings = LoRASettings(r=3, alpha=6, targets=("q", "k", "down"))
+    model = apply_lora(small_lm(), settings)
+    randomise_adapters(model)
+    save_lora(model, tmp_path / "ad")
+    assert is_adapter_folder(tmp_path / "ad") and not is_adapter_folder(tmp_path)
+    again = load_adapter(small_lm(), tmp_path / "ad")
+    assert lora_settings_of(again) == settings
+    x = ids()
+    with torch.no_grad():
+        assert torch.equal(again(x), model(x))
+    weights = tmp_path / "ad" / "lora.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 1
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match=r"lora.safetensors: SHA-256 .* differs"):
+        load_adapter(small_lm(), tmp_path / "ad")
+    with pytest.raises(ValueError, match=r"neither lora\.json"):
+        load_adapter(small_lm(), tmp_path)
+    with pytest.raises(ValueError, match="no LoRA adapters to save"):
+        save_lora(small_lm(), tmp_path / "none")
