@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyso.core.train.callbacks import Callback
+from hyso.core.train.finetune import checkpoint_extra, checkpoint_module
 
 if TYPE_CHECKING:
     from hyso.core.storage import CheckpointManager
@@ -53,7 +54,7 @@ class CheckpointCallback(Callback):
 
     def save(self, trainer: Trainer, metrics: Mapping[str, Any]) -> Path | None:
         """Save now (rank 0); returns the checkpoint path (``None`` on other ranks)."""
-        extra = {"trainer": trainer.state_dict()}
+        extra = {"trainer": trainer.state_dict(), **checkpoint_extra(trainer.model)}
         if not trainer.is_rank_zero:
             return None
         numeric = {
@@ -63,7 +64,7 @@ class CheckpointCallback(Callback):
         }
         path = self.manager.save(
             trainer.epoch,
-            trainer.model,
+            checkpoint_module(trainer.model),  # a LoRA run: the adapters only
             trainer.optimizer,
             trainer.scheduler,
             step=trainer.global_step,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hyso.core.train.errors import TrainingConfigError
+from hyso.core.train.finetune import check_checkpoint_fits, checkpoint_module
 
 if TYPE_CHECKING:
     from hyso.core.storage import CheckpointManager
@@ -61,7 +62,9 @@ def restore_checkpoint(trainer: Trainer, resume: str) -> None:
                 f"checkpoint {ckpt.path} was saved mid-epoch with {key}={state.get(key)}; "
                 f"resuming it with {key}={now} cannot continue the epoch exactly"
             )
-    mgr.restore_objects(ckpt, trainer.model, trainer.optimizer, trainer.scheduler, restore_rng=True)
+    check_checkpoint_fits(ckpt.path, ckpt.extra, trainer.model)
+    target = checkpoint_module(trainer.model)  # a LoRA run: the adapters only
+    mgr.restore_objects(ckpt, target, trainer.optimizer, trainer.scheduler, restore_rng=True)
     trainer.load_state_dict(state)
     trainer.logger.info(
         f"resumed from {ckpt.path}: epoch {trainer.epoch}, step {trainer.global_step}, "

@@ -2,7 +2,8 @@
 
 Sections: ``model`` (hyso-models' config, checked when the model is built), ``training``
 (:class:`~hyso.core.train.settings.TrainingSettings`), ``data`` (:class:`DataSettings`),
-``run`` (:class:`RunSettings`) and ``sweep`` (read by ``hyso sweep``). An unknown section
+``run`` (:class:`RunSettings`), ``finetune`` (:class:`FinetuneSettings`) and ``sweep``
+(read by ``hyso sweep``). An unknown section
 or key is an error naming the config file (or the override that added it), the key and
 the closest known key.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hyso.core.train.data.corpus import (
     DEFAULT_MAX_BYTES,
@@ -29,16 +30,20 @@ from hyso.core.train.settings import (
     resolve_settings,
 )
 
+if TYPE_CHECKING:
+    from hyso.core.models.lora import LoRASettings
+
 __all__ = [
     "SECTIONS",
     "DataSettings",
+    "FinetuneSettings",
     "RunConfig",
     "RunSettings",
     "config_origin",
     "load_run_config",
 ]
 
-SECTIONS = ("model", "training", "data", "run", "sweep")
+SECTIONS = ("model", "training", "data", "run", "finetune", "sweep")
 """Top-level sections a config may hold."""
 
 
@@ -108,6 +113,30 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class FinetuneSettings:
+    """Which weights train (the ``finetune`` section)."""
+
+    lora: LoRASettings | None = None
+    """Low-rank adapters ``{r, alpha, dropout, targets}`` (defaults 8, 16, 0.0, [q, v]; targets
+    among q, k, v, out, gate, up, down, fc): the model is frozen and only the adapters
+    train. null: every weight trains."""
+
+    @classmethod
+    def from_section(cls, values: Mapping[str, Any], where: Any) -> FinetuneSettings:
+        """The checked section; errors name the file or override, and the key."""
+        _refuse_unknown("finetune", values, cls, where)
+        lora = values.get("lora")
+        if lora is None:
+            return cls()
+        from hyso.core.models.lora import LoRASettings
+
+        try:
+            return cls(lora=LoRASettings.from_dict(lora, where="finetune.lora"))
+        except ValueError as exc:
+            raise TrainingConfigError(f"{where('finetune.lora')}: {exc}") from None
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A checked config: each section as its schema, plus the raw sections for the record."""
 
@@ -117,6 +146,8 @@ class RunConfig:
     run: RunSettings
     raw: dict[str, Any] = field(default_factory=dict)
     """The config as given (plain data): what the manifest records."""
+    finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
+    """LoRA or full fine-tuning."""
 
 
 def load_run_config(cfg: Any) -> RunConfig:
@@ -133,7 +164,7 @@ def load_run_config(cfg: Any) -> RunConfig:
                 f"{where(name)}: unknown section {name!r}{closest_key(name, SECTIONS)}"
             )
     sections: dict[str, dict[str, Any]] = {}
-    for name in ("model", "training", "data", "run"):
+    for name in ("model", "training", "data", "run", "finetune"):
         value = plain.get(name) or {}
         if not isinstance(value, Mapping):
             raise TrainingConfigError(
@@ -152,6 +183,7 @@ def load_run_config(cfg: Any) -> RunConfig:
         data=DataSettings(**sections["data"]),
         run=RunSettings(**sections["run"]),
         raw=plain,
+        finetune=FinetuneSettings.from_section(sections["finetune"], where),
     )
 
 

@@ -1,5 +1,6 @@
 """Building a model from a config's ``model`` section, reloading a run's best model and
-tokenizer, and sampling text from it."""
+tokenizer (LoRA runs: the base rebuilt, the adapters loaded), adding adapters, and
+sampling text from it."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import torch
 
 from hyso.core.models.generation import GenerationArgs, select_next_token
 from hyso.core.train.commands._common import CliError, require_tokenizer
+from hyso.core.train.finetune import checkpoint_module, lora_of_checkpoint
 
 __all__ = [
     "MODEL_FAMILIES",
     "LoadedRun",
+    "add_adapter",
     "banned_special_ids",
     "build_model",
     "load_model_folder",
@@ -71,8 +74,6 @@ def load_run(run_dir: Path) -> LoadedRun:
             raise CliError(f"{run_dir} has no {path.relative_to(run_dir)}: not a hyso train run")
     cfg = load_config(config_path)
     tokenizer = tok_mod.HysoBPETokenizer.load(tok_path)
-    model_cfg = _plain(cfg)["model"]
-    model = build_model(model_cfg, tokenizer.vocab_size)
     manager = CheckpointManager(
         CheckpointConfig.from_dir(
             directory=paths.checkpoints_dir, best_metric_name="val_loss", best_mode="min"
@@ -81,10 +82,39 @@ def load_run(run_dir: Path) -> LoadedRun:
     checkpoint = manager.load_best(map_location="cpu") or manager.load_latest(map_location="cpu")
     if checkpoint is None:
         raise CliError(f"{paths.checkpoints_dir} holds no checkpoint to load")
-    manager.restore_objects(checkpoint, model, restore_rng=False)
+    model = _run_model(_plain(cfg), tokenizer.vocab_size, checkpoint.extra)
+    manager.restore_objects(checkpoint, checkpoint_module(model), restore_rng=False)
     _check_finite(model, paths.checkpoints_dir)
     model.eval()
     return LoadedRun(run_dir, cfg, tokenizer, model, checkpoint)
+
+
+def _run_model(cfg: dict[str, Any], vocab_size: int, extra: Any) -> torch.nn.Module:
+    """The model a run trained. A LoRA checkpoint holds only the adapters: the frozen
+    base is rebuilt as ``hyso train`` built it (seeded by ``training.seed``) and the
+    adapters of the checkpoint's settings are put on it."""
+    lora = lora_of_checkpoint(extra)
+    if lora is None:
+        return build_model(cfg["model"], vocab_size)
+    from hyso.core.models.lora import LoRASettings, apply_lora
+    from hyso.core.storage import set_global_seed
+
+    set_global_seed((cfg.get("training") or {}).get("seed") or 0)
+    model = build_model(cfg["model"], vocab_size)
+    return apply_lora(model, LoRASettings.from_dict(lora))
+
+
+def add_adapter(model: torch.nn.Module, folder: Path) -> torch.nn.Module:
+    """``model`` with the adapters of ``folder`` (hyso's ``lora.json`` or PEFT's
+    ``adapter_config.json``); anything that does not fit is a :class:`CliError`."""
+    from hyso.core.models.lora_files import load_adapter
+
+    if not folder.is_dir():
+        raise CliError(f"--adapter {folder}: no such folder")
+    try:
+        return load_adapter(model, folder)
+    except ValueError as exc:
+        raise CliError(f"--adapter {folder}: {exc}") from None
 
 
 def load_model_folder(folder: Path) -> LoadedRun:

@@ -1,5 +1,6 @@
 """``hyso generate RUN_DIR --prompt TEXT``: sample text from a run's best checkpoint,
-or from a ``save_pretrained`` or Hugging Face model folder holding a ``tokenizer.json``.
+or from a ``save_pretrained`` or Hugging Face model folder holding a ``tokenizer.json``;
+``--adapter DIR`` puts LoRA adapters (hyso's or PEFT's) on that model first.
 
 Before anything is loaded, the run's tokenizer is checked against the SHA-256 its
 manifest recorded (a swapped tokenizer would decode garbage without a word), its
@@ -15,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from hyso.core.train.commands._common import CliError, require_run_dir
-from hyso.core.train.commands._model import load_model_folder, load_run, sample_text
+from hyso.core.train.commands._model import (
+    add_adapter,
+    load_model_folder,
+    load_run,
+    sample_text,
+)
 
 __all__ = ["check_run_files", "check_sampling_args", "register", "run"]
 
@@ -55,6 +61,13 @@ def register(sub: Any) -> None:
         "which ends the text)",
     )
     p.add_argument("--seed", type=int, default=None, help="random seed for reproducible samples")
+    p.add_argument(
+        "--adapter",
+        metavar="DIR",
+        default=None,
+        help="LoRA adapters to put on the model: a folder with lora.json (a LoRA run's "
+        "artifacts/adapter) or PEFT's adapter_config.json",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir = require_run_dir(args.run_dir)
         check_run_files(run_dir)
         loaded = load_run(run_dir)
+    if args.adapter is not None:
+        loaded.model = add_adapter(loaded.model, Path(args.adapter)).eval()
     sample_text(
         loaded.model,
         loaded.tokenizer,

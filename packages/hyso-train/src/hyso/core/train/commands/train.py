@@ -26,6 +26,13 @@ from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
 from hyso.core.train.data.corpus import CorpusError
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
 from hyso.core.train.distributed import DistContext
+from hyso.core.train.finetune import (
+    adapter_hint,
+    apply_finetune,
+    checkpoint_module,
+    export_adapter,
+    finetune_line,
+)
 from hyso.core.train.redact import redact_env
 from hyso.core.train.run_config import RunConfig, load_run_config
 from hyso.core.train.settings import TrainingSettings, resolve_settings
@@ -186,6 +193,8 @@ def print_outcome(o: TrainOutcome, file: Any = None) -> None:
         file=out,
     )
     print(f"run folder: {o.run_dir}", file=out)
+    if o.extra.get("adapter") is not None:
+        print(adapter_hint(o.run_dir, o.extra["adapter"]), file=out)
     if o.sample is not None:
         print("sample:", file=out)
         print(o.sample, file=out)
@@ -258,6 +267,7 @@ def train_from_config(
             f"parameters, {len(prepared.train_tokens):,} train / {len(prepared.val_tokens):,} "
             f"val tokens (tokens {'from cache' if prepared.tokens_cached else 'cached now'})"
         )
+        say(finetune_line(parts.model) or "full fine-tuning: every parameter trains")
     fitted = _fit(trainer, parts, resume="latest" if resume_dir is not None else None)
     outcome = TrainOutcome(
         run_dir=run_paths.run_dir,
@@ -275,6 +285,7 @@ def train_from_config(
         outcome.extra["rank"] = dist.rank
         return outcome
     bpb_bytes = _evaluate_best(trainer, parts, prepared, outcome, prompt, sample_tokens)
+    outcome.extra["adapter"] = export_adapter(parts.model, run_paths.artifacts_dir)
     tokens_seen = (
         fitted.steps
         * settings.training.batch_size
@@ -323,6 +334,7 @@ def _build_parts(
     _check_sizes(train_ds, val_ds, batch_size, seq_len, prepared)
     set_global_seed(seed)
     model = build_model(settings.model, prepared.tokenizer.vocab_size)
+    model = apply_finetune(model, settings.finetune)  # LoRA: adapters on, the rest frozen
     gen = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(
         train_ds, batch_size=batch_size, shuffle=True, drop_last=True, generator=gen
@@ -448,7 +460,7 @@ def _evaluate_best(
     model = parts.model
     best = checkpoints.load_best(map_location="cpu") if checkpoints is not None else None
     if checkpoints is not None and best is not None:
-        checkpoints.restore_objects(best, model, restore_rng=False)
+        checkpoints.restore_objects(best, checkpoint_module(model), restore_rng=False)
     model.eval()
     if parts.family != "decoder_only":
         outcome.gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
