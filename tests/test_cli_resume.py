@@ -9,18 +9,18 @@ the same rows apart from its timing columns.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from resume_helpers import WRAPPER
+from resume_helpers import final_weights as _final_weights
+from resume_helpers import metric_rows as _rows
+from resume_helpers import only_run as _only_run
+from resume_helpers import run_hyso as _hyso
 
 from hyso.core.storage import load_manifest
-from hyso.core.train import read_metrics
 
 TINY = """
 model: {{name: decoder_only, dim: 32, layers: 1, num_heads: 2, max_seq_len: 32, dropout: 0.0}}
@@ -44,72 +44,6 @@ data:
   cache_dir: {cache}
 """
 
-# Runs ``hyso`` with a hook that SIGKILLs the process: KIND "backward" after the N-th
-# backward pass (N odd: the first micro-batch of a group), KIND "save" at the N-th
-# os.replace into the checkpoints folder (a save cut before it is committed).
-WRAPPER = textwrap.dedent(
-    """
-    import os, signal, sys
-    import torch
-    from hyso.core.train.cli import main
-
-    kind, n = os.environ.get("KILL_KIND", ""), int(os.environ.get("KILL_AT", "0"))
-    count = [0]
-
-    def tick():
-        count[0] += 1
-        if count[0] == n:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    if kind == "backward":
-        backward = torch.Tensor.backward
-        def patched_backward(self, *args, **kwargs):
-            backward(self, *args, **kwargs)
-            tick()
-        torch.Tensor.backward = patched_backward
-    elif kind == "save":
-        replace = os.replace
-        def patched_replace(src, dst, *args, **kwargs):
-            if "checkpoints" in os.fspath(dst):
-                tick()
-            return replace(src, dst, *args, **kwargs)
-        os.replace = patched_replace
-    sys.exit(main(sys.argv[1:]))
-    """
-)
-
-TIMING = ("tokens_per_s", "elapsed_s")  # the columns of metrics.csv that measure time
-
-
-def _hyso(root: Path, *args: str, kill: tuple[str, int] | None = None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if kill is not None:
-        env["KILL_KIND"], env["KILL_AT"] = kill[0], str(kill[1])
-    return subprocess.run(
-        [sys.executable, str(root / "wrapper.py"), "train", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    """The model state of the last checkpoint, as loaded by hyso-storage."""
-    from hyso.core.storage import CheckpointConfig, CheckpointManager
-
-    mgr = CheckpointManager(CheckpointConfig.from_dir(directory=run_dir / "checkpoints"))
-    ckpt = mgr.load_latest(map_location="cpu")
-    assert ckpt is not None
-    return ckpt.model_state
-
-
-def _rows(run_dir: Path) -> list[dict]:
-    rows = read_metrics(run_dir / "metrics.csv")
-    assert rows and all(k in rows[0] for k in TIMING)
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
-
 
 @pytest.fixture(scope="module")
 def space(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -119,11 +53,6 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = _hyso(root, "tiny.yaml", "--runs-root", "full", "--sample-tokens", "0")
     assert done.returncode == 0, done.stderr[-3000:]
     return root
-
-
-def _only_run(folder: Path) -> Path:
-    (run_dir,) = folder.iterdir()
-    return run_dir
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")

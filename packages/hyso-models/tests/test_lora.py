@@ -201,8 +201,9 @@ def test_targets_the_model_lacks_and_double_application_are_refused() -> None:
 
 def test_settings_of_share_and_save_pretrained_without_adapters(tmp_path) -> None:
     settings = LoRASettings(r=2, alpha=3, dropout=0.1, targets=("v", "out"))
-    model = apply_lora(small_lm(), settings)
+    model = apply_lora(small_lm().eval(), settings)
     assert lora_settings_of(model) == settings
+    assert not any(m.training for m in model.modules())  # the adapters' dropout is off too
     assert lora_settings_of(small_lm()) is None
     trainable, total = trainable_share(model)
     # v: A (2, 32) + B (16, 2); out: A (2, 32) + B (32, 2); two layers.

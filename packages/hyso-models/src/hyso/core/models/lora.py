@@ -293,7 +293,9 @@ def apply_lora(model: nn.Module, settings: LoRASettings) -> nn.Module:
     for param in model.parameters():
         param.requires_grad_(False)
     for _, module, attr, parts in wrapped:
-        setattr(module, attr, LoRALinear(getattr(module, attr), parts, settings.targets, settings))
+        linear = getattr(module, attr)
+        adapted = LoRALinear(linear, parts, settings.targets, settings)
+        setattr(module, attr, adapted.train(linear.training))  # an eval model stays in eval
     return model
 
 
