@@ -183,16 +183,22 @@ class LoRALinear(nn.Module):
         out = F.linear(x, self.weight, self.bias)
         if self.merged:
             return out
-        h = self.dropout(x)
-        pieces = []
-        for name, size in self.parts:
-            if name in self.lora_A:
-                low = F.linear(h, self.lora_A[name])  # (..., r)
-                pieces.append(F.linear(low, self.lora_B[name]) * self.scaling)  # (..., size)
-            else:
-                pieces.append(out.new_zeros((*out.shape[:-1], size)))
-        delta = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)  # (..., out)
-        return out + delta
+        # Every adapter in two matmuls: the A's stacked, then the B's placed block-diagonally
+        # at their rows (zero rows for untargeted slices), so no per-slice output is kept.
+        stack = list(self.lora_A.values())
+        a = torch.cat(stack) if len(stack) > 1 else stack[0]  # (n * r, in)
+        low = F.linear(self.dropout(x), a)  # (..., n * r)
+        return out + F.linear(low, self._stacked_b()) * self.scaling  # (..., out)
+
+    def _stacked_b(self) -> torch.Tensor:
+        """``(out, n * r)``: each targeted slice's ``B`` at its rows and its ``A``'s columns."""
+        if len(self.parts) == 1:
+            return self.lora_B[self.parts[0][0]]
+        blocks = [
+            self.lora_B[name] if name in self.lora_B else self.weight.new_zeros(size, 0)
+            for name, size in self.parts
+        ]
+        return torch.block_diag(*blocks)
 
     def delta_weight(self) -> torch.Tensor:
         """``scaling * B @ A`` of every adapter, placed at its rows: ``(out, in)``."""
