@@ -5,8 +5,8 @@ weights, sequences of 128, batch 2), trained with AdamW three ways: every weight
 (full), LoRA r=8 on q and v (the default targets), and LoRA r=8 on every projection
 (q, k, v, out, gate, up, down). Each variant runs in its own subprocess (RSS never
 shrinks) that imports the same libraries before building its model, and reports its
-peak RSS (``VmHWM``), the growth of RSS over its steps, and its median step time after
-one warm-up step; the variants alternate over ``--rounds`` rounds and each figure is the
+peak RSS (``VmHWM``), the growth of RSS over its steps, and its fastest step after one
+warm-up step; the variants alternate over ``--rounds`` rounds and each figure is the
 best round. Every worker uses ``--threads`` torch threads.
 
 Usage: python benchmarks/bench_lora.py [--threads N] [--steps N] [--rounds N]
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -69,7 +68,7 @@ def worker(variant: str, steps: int, threads: int) -> dict[str, float]:
         "imports_rss_mb": imports_mb,
         "peak_rss_mb": peak_rss_mb(),
         "growth_mb": peak_rss_mb() - before,
-        "step_s": statistics.median(times[1:]),
+        "step_s": min(times[1:]),
         "trainable": trainable,
         "total": total,
     }
