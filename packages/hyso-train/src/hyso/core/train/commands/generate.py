@@ -80,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
         run_dir = require_run_dir(args.run_dir)
         check_run_files(run_dir)
         loaded = load_run(run_dir)
-    if args.adapter is not None:
-        loaded.model = add_adapter(loaded.model, Path(args.adapter)).eval()
+    adapter = getattr(args, "adapter", None)  # callers building the namespace may omit it
+    if adapter is not None:
+        loaded.model = add_adapter(loaded.model, Path(adapter)).eval()
     sample_text(
         loaded.model,
         loaded.tokenizer,
