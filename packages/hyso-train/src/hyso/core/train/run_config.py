@@ -1,6 +1,7 @@
 """The whole config ``hyso train`` reads, checked in one place before anything runs.
 
-Sections: ``model`` (hyso-models' config, checked when the model is built), ``training``
+Sections: ``model`` (hyso-models' config, checked when the model is built; its
+``init_from`` key, a folder to start from, is read here), ``training``
 (:class:`~hyso.core.train.settings.TrainingSettings`), ``data`` (:class:`DataSettings`),
 ``run`` (:class:`RunSettings`) and ``sweep`` (read by ``hyso sweep``). An unknown section
 or key is an error naming the config file (or the override that added it), the key and
@@ -117,6 +118,9 @@ class RunConfig:
     run: RunSettings
     raw: dict[str, Any] = field(default_factory=dict)
     """The config as given (plain data): what the manifest records."""
+    init_from: str | None = None
+    """``model.init_from``: the run, ``save_pretrained`` or Hugging Face folder whose
+    weights and tokenizer training starts from (null: a fresh model and tokenizer)."""
 
 
 def load_run_config(cfg: Any) -> RunConfig:
@@ -146,12 +150,19 @@ def load_run_config(cfg: Any) -> RunConfig:
         ("run", RunSettings),
     ):
         _refuse_unknown(name, sections[name], schema, where)
+    init_from = sections["model"].pop("init_from", None)
+    if init_from is not None and (not isinstance(init_from, str) or not init_from.strip()):
+        raise TrainingConfigError(
+            f"{where('model.init_from')}: model.init_from must be the path of a run folder, "
+            f"a save_pretrained folder or a Hugging Face folder, got {init_from!r}"
+        )
     return RunConfig(
         model=sections["model"],
         training=resolve_settings({"training": sections["training"]}),
         data=DataSettings(**sections["data"]),
         run=RunSettings(**sections["run"]),
         raw=plain,
+        init_from=init_from,
     )
 
 

@@ -41,10 +41,12 @@ def model_family(model_cfg: dict[str, Any]) -> str:
 
 def build_model(model_cfg: dict[str, Any], vocab_size: int) -> torch.nn.Module:
     """A fresh model of ``model.name`` (checked by :func:`model_family`) with ``vocab_size``,
-    built by hyso-models' family registry."""
+    built by hyso-models' family registry (``init_from``, which names where the weights
+    come from, is not a key of the model's config)."""
     from hyso.core.models import build_model as build_registered
 
-    return build_registered({**model_cfg, "name": model_family(model_cfg)}, vocab_size=vocab_size)
+    values = {k: v for k, v in model_cfg.items() if k != "init_from"}
+    return build_registered({**values, "name": model_family(model_cfg)}, vocab_size=vocab_size)
 
 
 @dataclass
@@ -72,7 +74,10 @@ def load_run(run_dir: Path) -> LoadedRun:
     cfg = load_config(config_path)
     tokenizer = tok_mod.HysoBPETokenizer.load(tok_path)
     model_cfg = _plain(cfg)["model"]
-    model = build_model(model_cfg, tokenizer.vocab_size)
+    # A run started from model.init_from records the source's vocabulary size, which
+    # may exceed its tokenizer's (Hugging Face models pad it).
+    vocab_size = model_cfg.get("vocab_size") if "init_from" in model_cfg else None
+    model = build_model(model_cfg, int(vocab_size or tokenizer.vocab_size))
     manager = CheckpointManager(
         CheckpointConfig.from_dir(
             directory=paths.checkpoints_dir, best_metric_name="val_loss", best_mode="min"
