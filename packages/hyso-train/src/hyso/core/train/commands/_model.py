@@ -256,7 +256,8 @@ def _first_token_with_prefix(
     )
     if not allowed.any():
         return int(tokenizer.encode(prefix)[0])
-    logits = _next_logits(model, ids).masked_fill(~allowed, float("-inf"))  # (V,)
+    logits = _next_logits(model, ids)  # (V,)
+    logits = logits.masked_fill(~allowed.to(logits.device), float("-inf"))
     args = _sampling_args(temperature, top_k, top_p, generator)
     return int(select_next_token(logits[None, :], args))
 
@@ -282,8 +283,9 @@ def _sampling_args(
 def _next_logits(model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
     """The logits ``(V,)`` for the token after the last ``max_seq_len`` tokens of ``ids``."""
     context = ids[-int(model.max_seq_len) :]
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return model(torch.tensor([context], dtype=torch.long))[0, -1].float()  # (V,)
+        return model(torch.tensor([context], dtype=torch.long, device=device))[0, -1].float()
 
 
 def _generate_sliding(
@@ -299,30 +301,45 @@ def _generate_sliding(
     banned: list[int] | None = None,
     on_token: Callable[[int], None] | None = None,
 ) -> list[int]:
-    """Up to ``max_new_tokens`` ids after ``ids``, stopping at ``eos_id``.
+    """Up to ``max_new_tokens`` ids after ``ids``, stopping at ``eos_id``, drawn by the
+    model's cached ``generate``.
 
-    The model sees the last ``max_seq_len`` tokens, so outputs may run past its
-    context. ``banned`` ids are never chosen; ``on_token`` sees each id as it comes.
+    Text may run past the model's context: once the window of ``max_seq_len`` tokens
+    is full, generation goes on from its last half (recomputed once into a new cache).
+    ``banned`` ids are never chosen; ``on_token`` sees each id as it comes.
     """
-    args = _sampling_args(temperature, top_k, top_p, generator)
+    window = int(model.max_seq_len)
+    device = next(model.parameters()).device
     tokens = list(ids)
     new: list[int] = []
-    was_training = model.training
-    model.eval()
-    try:
-        while len(new) < max_new_tokens:
-            logits = _next_logits(model, tokens)  # (V,)
-            if banned:
-                logits[banned] = float("-inf")
-            token = int(select_next_token(logits[None, :], args))
-            if token == eos_id:
-                break
+    ended = False
+
+    def take(step: torch.Tensor) -> None:  # (1,): the id chosen at this step
+        nonlocal ended
+        token = int(step[0])
+        ended = ended or token == eos_id
+        if not ended:
             new.append(token)
             tokens.append(token)
             if on_token is not None:
                 on_token(token)
-    finally:
-        model.train(was_training)
+
+    while len(new) < max_new_tokens and not ended:
+        context = tokens[-window:]
+        if len(context) >= window:  # full: keep the last half, the cache fills the rest
+            context = tokens[-max(1, window // 2) :]
+        model.generate(
+            torch.tensor([context], dtype=torch.long, device=device),
+            min(max_new_tokens - len(new), window - len(context)),
+            temperature=temperature if temperature > 0 else 1.0,
+            top_k=top_k,
+            top_p=top_p,
+            eos_token_id=eos_id,
+            do_sample=temperature > 0,
+            generator=generator,
+            banned_ids=banned or None,
+            on_token=take,
+        )
     return new
 
 
