@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 import transformers
 
-from hyso.core.models import to_hf
 from hyso.core.tokenizer import HysoBPETokenizer
 from hyso.core.train.cli import main
 from hyso.core.train.commands._lm_data import prepare_data
@@ -90,9 +89,9 @@ def test_init_from_a_transformers_llama_folder(tmp_path: Path, capsys) -> None:
     # the trained run samples, and exports back to a folder transformers loads
     assert main(["generate", str(run), "--max-new-tokens", "4", "--seed", "0"]) == 0
     capsys.readouterr()
+    assert main(["convert", str(run), str(tmp_path / "back")]) == 0
+    assert "(run -> hf)" in capsys.readouterr().out
     loaded = load_run(run)
-    to_hf(loaded.model, tmp_path / "back")
-    loaded.tokenizer.to_hf(tmp_path / "back")
     back = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "back").eval()
     ids = torch.tensor([loaded.tokenizer.encode("def main():\n    return 0")])
     with torch.no_grad():
