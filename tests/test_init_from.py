@@ -212,3 +212,24 @@ def test_unloadable_sources_are_one_line_errors_naming_the_path(
 def test_init_from_must_be_a_path(space: dict[str, Path], value: str, capsys) -> None:
     assert main(["train", str(space["finetune"]), f"model.init_from={value}"]) == 2
     assert "model.init_from must be the path of a run folder" in _error_line(capsys)
+
+
+def test_a_run_converts_to_a_hugging_face_folder_that_starts_another_run(
+    space: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    source = space["source"]
+    assert main(["convert", str(source), str(tmp_path / "hf")]) == 0
+    assert "(run -> hf)" in capsys.readouterr().out
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in (tmp_path / "hf").iterdir()
+    }
+    greedy = ["--prompt", "def", "--max-new-tokens", "12", "--temperature", "0"]
+    assert main(["generate", str(source), *greedy]) == 0
+    from_run = capsys.readouterr().out
+    assert main(["generate", str(tmp_path / "hf"), *greedy]) == 0
+    assert capsys.readouterr().out == from_run
+    run = _finetune(space, tmp_path / "hf", runs="ft-hf")
+    record = _manifest(run)["model"]["init_from"]
+    assert record["kind"] == "hugging_face"
+    source_loss = _manifest(source)["results"]["best_val_loss"]
+    assert _manifest(run)["results"]["init_val_loss"] == pytest.approx(source_loss, abs=1e-6)
