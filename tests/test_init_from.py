@@ -233,3 +233,13 @@ def test_a_run_converts_to_a_hugging_face_folder_that_starts_another_run(
     assert record["kind"] == "hugging_face"
     source_loss = _manifest(source)["results"]["best_val_loss"]
     assert _manifest(run)["results"]["init_val_loss"] == pytest.approx(source_loss, abs=1e-6)
+
+
+def test_the_example_finetune_config_is_valid_and_names_no_model_keys() -> None:
+    from hyso.core.config import load_config
+    from hyso.core.train import load_run_config
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "finetune.yaml"
+    settings = load_run_config(load_config(path))
+    assert settings.model == {} and settings.init_from is None
+    assert "vocab_size" not in load_config(path).to_dict()["data"]
