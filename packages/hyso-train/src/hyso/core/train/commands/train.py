@@ -331,6 +331,7 @@ def _loss_before_training(
     model.eval()
     total = torch.zeros((), dtype=torch.float64)
     tokens = 0
+    rng = torch.get_rng_state()  # iterating a loader draws a seed: training must not see it
     try:
         with torch.no_grad():
             for inputs, targets in parts.val_loader:
@@ -340,6 +341,7 @@ def _loss_before_training(
                 tokens += int((aligned != IGNORE_INDEX).sum())
     finally:
         model.train(was_training)
+        torch.set_rng_state(rng)
     loss = float(total) / tokens if tokens else math.nan
     say(f"model.init_from {source.path}: val loss {loss:.6f} before the first update")
     return loss
