@@ -130,7 +130,7 @@ def apply_init_from(cfg: Any, source: InitSource) -> Any:
     origin = config_origin(cfg)
     for key in ("name", "family"):
         named = given.get(key)
-        if named is not None and str(named) != source.family:
+        if named is not None and str(named).replace("-", "_") != source.family:
             raise TrainingConfigError(
                 f"model.{key} is {named!r} in {origin('model.' + key)} but {where} holds "
                 f"a {source.family!r} model"
