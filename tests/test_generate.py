@@ -174,3 +174,20 @@ def test_a_model_folder_without_a_tokenizer_is_one_line(
     assert main(["generate", str(tmp_path / "m")]) != 0
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "tokenizer.json" in lines[0]
+
+
+@pytest.mark.parametrize("prompt", ["ab", "ab "])
+def test_ids_past_the_tokenizer_in_a_padded_vocabulary_are_never_drawn(prompt: str) -> None:
+    tok = _tokenizer()
+    torch.manual_seed(0)
+    model = build_model(dict(TINY), vocab_size=tok.vocab_size + 40).eval()
+    _favour(model, {tok.vocab_size + 5: 100.0})
+    for seed in range(3):
+        for allow in (False, True):
+            text = sample_text(
+                model, tok, prompt, max_new_tokens=12, temperature=1.0, seed=seed,
+                allow_special=allow,
+            )  # fmt: skip
+            assert text.startswith(prompt) and len(text) > len(prompt)
+    greedy = sample_text(model, tok, prompt, max_new_tokens=12, temperature=0.0)
+    assert len(tok.encode(greedy)) > len(tok.encode(prompt))

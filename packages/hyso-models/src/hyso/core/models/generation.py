@@ -1,5 +1,6 @@
 """Generation shared by every family that generates: ``GenerationMixin.generate``,
-token selection (greedy, temperature, top-k, top-p) and the decoding loop (EOS per row).
+token selection (banned ids, greedy, temperature, top-k, top-p) and the decoding loop
+(EOS per row, each new token handed to an ``on_token`` callback as it is chosen).
 
 The loop is family-agnostic: a model's ``_start_generation`` hands it the
 output buffer, the logits of the first position to fill and a
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 StepFn = Callable[[torch.Tensor], torch.Tensor]
+# Receives the (B,) ids chosen at each step, as they are chosen.
+TokenCallback = Callable[[torch.Tensor], None]
 # (output buffer (B, L), index of the first slot to fill, its logits (B, V), step function)
 GenerationStart = tuple[torch.Tensor, int, torch.Tensor, StepFn]
 
@@ -45,6 +48,8 @@ class GenerationArgs:
         do_sample: bool = False,
         generator: torch.Generator | None = None,
         pad_token_id: int | None = None,
+        *,
+        banned_ids: Sequence[int] | None = None,
     ) -> None:
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
             raise ValueError(f"max_new_tokens must be an integer, got {max_new_tokens!r}")
@@ -72,10 +77,37 @@ class GenerationArgs:
         self.do_sample = bool(do_sample) and temperature > 0
         self.generator = generator
         self.pad_token_id = pad_token_id if pad_token_id is not None else (eos[0] if eos else 0)
+        self.banned_ids = _check_banned(banned_ids)
+
+
+def _check_banned(banned_ids: Sequence[int] | None) -> tuple[int, ...]:
+    """``banned_ids`` as sorted unique ids; anything but non-negative integers is refused."""
+    if banned_ids is None:
+        return ()
+    if isinstance(banned_ids, (str, bytes)) or not isinstance(banned_ids, Sequence):
+        raise ValueError(f"banned_ids must be a sequence of token ids, got {banned_ids!r}")
+    for i in banned_ids:
+        if isinstance(i, bool) or not isinstance(i, int) or i < 0:
+            raise ValueError(f"banned_ids must hold token ids (integers >= 0), got {i!r}")
+    return tuple(sorted(set(banned_ids)))
+
+
+def _ban(logits: torch.Tensor, banned: tuple[int, ...]) -> torch.Tensor:
+    """``logits (B, V)`` with the ``banned`` ids at -inf; every id banned is an error."""
+    vocab = logits.shape[-1]
+    if banned[-1] >= vocab:
+        raise ValueError(f"banned_ids: id {banned[-1]} is outside the vocabulary of {vocab}")
+    if len(banned) >= vocab:
+        raise ValueError(f"banned_ids bans all {vocab} ids: nothing is left to choose")
+    index = torch.tensor(banned, device=logits.device)
+    return logits.index_fill(-1, index, float("-inf"))
 
 
 def select_next_token(logits: torch.Tensor, args: GenerationArgs) -> torch.Tensor:
-    """Next token ids ``(B,)`` from last-position ``logits (B, V)``: argmax or a sample."""
+    """Next token ids ``(B,)`` from last-position ``logits (B, V)``: argmax or a sample,
+    never one of ``args.banned_ids``."""
+    if args.banned_ids:
+        logits = _ban(logits, args.banned_ids)
     if not args.do_sample:
         return logits.argmax(dim=-1)
     logits = logits.float() / args.temperature
@@ -100,11 +132,13 @@ def decode_loop(
     start: int,
     args: GenerationArgs,
     return_logits: bool = False,
+    on_token: TokenCallback | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Fill ``out[:, start:]`` one token at a time; rows stop at EOS (then padded).
 
     Returns the used part of ``out`` and, if asked, the logits ``(B, N, V)`` each
     token was chosen from. The loop ends early once every row has hit EOS.
+    ``on_token`` receives each step's ids ``(B,)`` (as written to ``out``) at once.
     """
     eos = torch.tensor(args.eos, device=out.device) if args.eos else None
     finished: torch.Tensor | None = None
@@ -126,6 +160,8 @@ def decode_loop(
                 finished = torch.isin(token, eos)
         out[:, pos] = token
         end = pos + 1
+        if on_token is not None:
+            on_token(out[:, pos].clone())
         if finished is not None and bool(finished.all()):
             break
         if i + 1 < args.max_new_tokens:
@@ -183,15 +219,20 @@ class GenerationMixin:
         generator: torch.Generator | None = None,
         pad_token_id: int | None = None,
         return_logits: bool = False,
+        banned_ids: Sequence[int] | None = None,
+        on_token: TokenCallback | None = None,
         **inputs: Any,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Generate up to ``max_new_tokens`` tokens after ``input_ids (B, T)`` with a cache.
 
         Greedy unless ``do_sample`` (then ``temperature``, ``top_k``, ``top_p`` apply).
-        A row that emits ``eos_token_id`` stops; its later slots hold ``pad_token_id``
-        (default: the EOS id). ``inputs`` are the family's own: ``attention_mask``
-        (decoder-only: left-padded prompts, 0 on the padding), or ``src_mask`` and
-        ``decoder_start_token_id`` (encoder-decoder: ``input_ids`` is the source).
+        ``banned_ids`` are never chosen (greedy or sampled; e.g. special tokens).
+        ``on_token`` is called with each step's ids ``(B,)`` as they are chosen, so
+        text can be shown while it is generated. A row that emits ``eos_token_id``
+        stops; its later slots hold ``pad_token_id`` (default: the EOS id). ``inputs``
+        are the family's own: ``attention_mask`` (decoder-only: left-padded prompts,
+        0 on the padding), or ``src_mask`` and ``decoder_start_token_id``
+        (encoder-decoder: ``input_ids`` is the source).
         Returns the ids (decoder-only: the prompt and the new tokens; encoder-decoder:
         the start token and the new tokens) and, with ``return_logits``, the logits
         ``(B, n, V)`` each new token was chosen from.
@@ -205,12 +246,13 @@ class GenerationMixin:
             do_sample,
             generator,
             pad_token_id,
+            banned_ids=banned_ids,
         )
         was_training = self.training
         self.eval()  # type: ignore[attr-defined]
         try:
             out, start, logits, step = self._start_generation(input_ids, max_new_tokens, **inputs)
-            tokens, scores = decode_loop(step, logits, out, start, args, return_logits)
+            tokens, scores = decode_loop(step, logits, out, start, args, return_logits, on_token)
         finally:
             self.train(was_training)  # type: ignore[attr-defined]
         return (tokens, scores) if return_logits else tokens  # type: ignore[return-value]

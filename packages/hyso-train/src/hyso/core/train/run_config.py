@@ -1,6 +1,7 @@
 """The whole config ``hyso train`` reads, checked in one place before anything runs.
 
-Sections: ``model`` (hyso-models' config, checked when the model is built), ``training``
+Sections: ``model`` (hyso-models' config, checked when the model is built; its
+``init_from`` key, a folder to start from, is read here), ``training``
 (:class:`~hyso.core.train.settings.TrainingSettings`), ``data`` (:class:`DataSettings`),
 ``run`` (:class:`RunSettings`), ``finetune`` (:class:`FinetuneSettings`) and ``sweep``
 (read by ``hyso sweep``). An unknown section
@@ -148,6 +149,9 @@ class RunConfig:
     """The config as given (plain data): what the manifest records."""
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
     """LoRA or full fine-tuning."""
+    init_from: str | None = None
+    """``model.init_from``: the run, ``save_pretrained`` or Hugging Face folder whose
+    weights and tokenizer training starts from (null: a fresh model and tokenizer)."""
 
 
 def load_run_config(cfg: Any) -> RunConfig:
@@ -177,6 +181,12 @@ def load_run_config(cfg: Any) -> RunConfig:
         ("run", RunSettings),
     ):
         _refuse_unknown(name, sections[name], schema, where)
+    init_from = sections["model"].pop("init_from", None)
+    if init_from is not None and (not isinstance(init_from, str) or not init_from.strip()):
+        raise TrainingConfigError(
+            f"{where('model.init_from')}: model.init_from must be the path of a run folder, "
+            f"a save_pretrained folder or a Hugging Face folder, got {init_from!r}"
+        )
     return RunConfig(
         model=sections["model"],
         training=resolve_settings({"training": sections["training"]}),
@@ -184,6 +194,7 @@ def load_run_config(cfg: Any) -> RunConfig:
         run=RunSettings(**sections["run"]),
         raw=plain,
         finetune=FinetuneSettings.from_section(sections["finetune"], where),
+        init_from=init_from,
     )
 
 

@@ -31,6 +31,8 @@ class PreparedData:
     val_tokens: Any
     tokens_cached: bool
     cache_dir: Path
+    tokenizer_origin: str | None = None
+    """Where a tokenizer that was given (``model.init_from``) came from; None: trained."""
 
     @property
     def val_bytes(self) -> int:
@@ -45,7 +47,11 @@ class PreparedData:
                 "type": type(self.tokenizer).__name__,
                 "vocab_size": self.tokenizer.vocab_size,
                 "sha256": self.tokenizer_sha256,
-                "trained_on": "train split",
+                **(
+                    {"trained_on": "train split"}
+                    if self.tokenizer_origin is None
+                    else {"from": self.tokenizer_origin}
+                ),
             },
             "train_tokens": len(self.train_tokens),
             "val_tokens": len(self.val_tokens),
@@ -61,8 +67,18 @@ def default_cache_dir() -> Path:
     return Path(base) / "hyso"
 
 
-def prepare_data(data: dict[str, Any], log: Callable[[str], None] = print) -> PreparedData:
-    """Load the corpus of ``data``, then the tokenizer and token arrays (cached)."""
+def prepare_data(
+    data: dict[str, Any],
+    log: Callable[[str], None] = print,
+    *,
+    tokenizer: Any = None,
+    tokenizer_origin: str | None = None,
+) -> PreparedData:
+    """Load the corpus of ``data``, then the tokenizer and token arrays (cached).
+
+    A ``tokenizer`` given (from ``tokenizer_origin``) is used instead of training one;
+    the token cache is keyed on its SHA-256 as saved, like a trained one.
+    """
     try:
         import numpy  # noqa: F401
     except ImportError:
@@ -74,10 +90,18 @@ def prepare_data(data: dict[str, Any], log: Callable[[str], None] = print) -> Pr
         raise CliError(f"data.vocab_size must be an integer >= 300, got {vocab_size!r}")
     cache_dir = Path(os.path.expanduser(str(data.get("cache_dir") or default_cache_dir())))
     fp = corpus.digest()
-    tok_path = cache_dir / "tokenizers" / f"bpe-{fp[:16]}-v{vocab_size}.json"
-    tokenizer, tok_cached = _load_or_train_tokenizer(tok_mod, corpus, vocab_size, tok_path, log)
+    if tokenizer is None:
+        tok_path = cache_dir / "tokenizers" / f"bpe-{fp[:16]}-v{vocab_size}.json"
+        tokenizer, tok_cached = _load_or_train_tokenizer(tok_mod, corpus, vocab_size, tok_path, log)
+    else:
+        tok_path, tok_cached = _save_given_tokenizer(tokenizer, cache_dir / "tokenizers"), True
     tok_sha = hashlib.sha256(tok_path.read_bytes()).hexdigest()
     eos = tokenizer.eos_token_id
+    if eos is None:
+        raise CliError(
+            f"the tokenizer of {tokenizer_origin or tok_path} has no end-of-text token "
+            "(eos): hyso train ends every document with it"
+        )
 
     def build() -> dict[str, list[int]]:
         log(f"tokenizing {len(corpus.train)} + {len(corpus.val)} documents")
@@ -98,7 +122,20 @@ def prepare_data(data: dict[str, Any], log: Callable[[str], None] = print) -> Pr
         val_tokens=splits["val"],
         tokens_cached=hit,
         cache_dir=cache_dir,
+        tokenizer_origin=tokenizer_origin,
     )
+
+
+def _save_given_tokenizer(tokenizer: Any, folder: Path) -> Path:
+    """Save ``tokenizer`` in hyso's format under a name made of its SHA-256 (what the
+    run folder will hold, byte for byte); return the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / f"given-{os.getpid()}.json"
+    tokenizer.save(staging)  # versioned JSON, written atomically
+    digest = hashlib.sha256(staging.read_bytes()).hexdigest()
+    path = folder / f"given-{digest[:16]}.json"
+    os.replace(staging, path)
+    return path
 
 
 def _encode_docs(tokenizer: Any, docs: list[Document], eos: int) -> list[int]:

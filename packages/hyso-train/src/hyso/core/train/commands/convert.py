@@ -2,8 +2,10 @@
 
 The direction follows SRC: a folder written by ``save_pretrained`` (its
 ``config.json`` has a ``format_version`` and a ``family``) is exported with
-``to_hf``; any other folder is read as a Hugging Face folder with ``load_hf``
-and saved in hyso's format. Tokenizer files found in SRC are copied along.
+``to_hf``; a run folder of ``hyso train`` (``config.yaml``, no ``config.json``) has
+its best (else latest) checkpoint exported with ``to_hf`` and its tokenizer with
+the tokenizer's ``to_hf``; any other folder is read as a Hugging Face folder with
+``load_hf`` and saved in hyso's format. Tokenizer files found in SRC are copied along.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ def register(sub: Any) -> None:
         help="convert a model folder between the Hugging Face and hyso formats",
         description="Convert SRC to DST: a hyso model folder (from save_pretrained) becomes a "
         "Hugging Face folder that transformers loads; a Hugging Face folder (Llama, Mistral, "
-        "Qwen2, GPT-2, BERT, T5) becomes a hyso one. Tokenizer files in SRC are copied along.",
+        "Qwen2, GPT-2, BERT, T5) becomes a hyso one; a run folder of hyso train becomes a "
+        "Hugging Face folder of its best checkpoint and tokenizer. Tokenizer files in SRC "
+        "are copied along.",
     )
-    p.add_argument("src", help="the folder to convert")
+    p.add_argument("src", help="the folder to convert (a model folder or a run folder)")
     p.add_argument("dst", help="the folder to write (must not exist, or be empty)")
     p.add_argument("--dtype", choices=sorted(DTYPES), help="cast the weights (default: as stored)")
     p.add_argument("--architecture", help="transformers class to export as (hyso -> HF only)")
@@ -58,18 +62,22 @@ def run(args: argparse.Namespace) -> int:
 def convert(
     src: str | Path, dst: str | Path, *, dtype: str | None = None, architecture: str | None = None
 ) -> str:
-    """Convert the model folder ``src`` into ``dst``; return the direction taken
-    (``"hyso -> hf"`` or ``"hf -> hyso"``)."""
+    """Convert the model folder (or run folder) ``src`` into ``dst``; return the
+    direction taken (``"hyso -> hf"``, ``"run -> hf"`` or ``"hf -> hyso"``)."""
     import torch
 
     from hyso.core.models import load_hf, load_pretrained, to_hf
 
     source, target = Path(src), Path(dst)
-    if not (source / "config.json").is_file():
-        raise CliError(f"{source}: no config.json; not a model folder")
+    is_run = (source / "config.yaml").is_file() and not (source / "config.json").is_file()
+    if not is_run and not (source / "config.json").is_file():
+        raise CliError(f"{source}: no config.json; not a model folder (nor a run folder)")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise CliError(f"{target}: already exists and is not an empty folder")
     cast = None if dtype is None else getattr(torch, DTYPES[dtype])
+    if is_run:
+        _export_run(source, target, cast, architecture)
+        return "run -> hf"
     if _is_hyso_folder(source / "config.json"):
         model = load_pretrained(source)
         if cast is not None:
@@ -85,6 +93,19 @@ def convert(
         if (source / name).is_file():
             _copy(source / name, target / name)
     return direction
+
+
+def _export_run(source: Path, target: Path, cast: Any, architecture: str | None) -> None:
+    """A run's best (else latest) model and its tokenizer as a Hugging Face folder."""
+    from hyso.core.models import to_hf
+    from hyso.core.train.commands._model import load_run
+    from hyso.core.train.commands.generate import check_run_files
+
+    check_run_files(source)
+    loaded = load_run(source)
+    model = loaded.model if cast is None else loaded.model.to(cast)
+    to_hf(model, target, architecture=architecture)
+    loaded.tokenizer.to_hf(target)  # tokenizer.json and tokenizer_config.json
 
 
 def _is_hyso_folder(config: Path) -> bool:

@@ -39,6 +39,7 @@ from hyso.core.train.settings import TrainingSettings, resolve_settings
 
 if TYPE_CHECKING:
     from hyso.core.storage import RunPaths
+    from hyso.core.train.commands._init_from import InitSource
     from hyso.core.train.trainer import Trainer
 
 __all__ = [
@@ -173,7 +174,22 @@ def load_cli_config(path: str, overrides: list[str]) -> Any:
         raise CliError(f"config file {path} does not exist")
     from hyso.core.config import load_config_with_overrides
 
-    return load_config_with_overrides(path=path, override_pairs=list(overrides))
+    pairs = _init_from_override(path, overrides)
+    return load_config_with_overrides(path=path, override_pairs=pairs)
+
+
+def _init_from_override(path: str, overrides: list[str]) -> list[str]:
+    """``model.init_from=PATH`` adds the key when the config has none (no ``+`` needed:
+    the key is optional and documented, not one of the user's own)."""
+    wanted = [i for i, text in enumerate(overrides) if text.split("=", 1)[0] == "model.init_from"]
+    if not wanted:
+        return list(overrides)
+    from hyso.core.config import load_config
+
+    model = load_config(path).to_dict().get("model")
+    if isinstance(model, dict) and "init_from" in model:
+        return list(overrides)
+    return [("+" + text if i in wanted else text) for i, text in enumerate(overrides)]
 
 
 def print_outcome(o: TrainOutcome, file: Any = None) -> None:
@@ -247,18 +263,19 @@ def train_from_config(
     from hyso.core.train.distributed import init_distributed
 
     settings = load_run_config(cfg)
+    cfg, settings, source = _resolve_init_from(cfg, settings)
     family = model_family(settings.model)
     _preflight(settings)
     say = log or _to_stderr
     _set_threads(settings.training.num_threads)
     dist = init_distributed(settings.training.device, settings.training.dist_timeout_s)
-    prepared = _prepare_data(settings, dist, say if dist.is_rank_zero else _quiet)
-    parts = _build_parts(settings, family, prepared, dist.world_size)
+    prepared = _prepare_data(settings, dist, say if dist.is_rank_zero else _quiet, source)
+    parts = _build_parts(settings, family, prepared, dist.world_size, source)
     if resume_dir is None:
         run_paths = _create_run_folder(settings, runs_root, name)
     else:
         run_paths = _reopen_run_folder(resume_dir)
-    trainer = _make_trainer(cfg, settings, prepared, parts, run_paths, dist.is_rank_zero)
+    trainer = _make_trainer(cfg, settings, prepared, parts, run_paths, dist.is_rank_zero, source)
     if resume_dir is not None:
         trainer.run_record.keep_config = True  # type: ignore[union-attr]  # run_paths given
     if dist.is_rank_zero:
@@ -268,6 +285,7 @@ def train_from_config(
             f"val tokens (tokens {'from cache' if prepared.tokens_cached else 'cached now'})"
         )
         say(finetune_line(parts.model) or "full fine-tuning: every parameter trains")
+    before = _loss_before_training(trainer, parts, source, say) if resume_dir is None else None
     fitted = _fit(trainer, parts, resume="latest" if resume_dir is not None else None)
     outcome = TrainOutcome(
         run_dir=run_paths.run_dir,
@@ -279,7 +297,7 @@ def train_from_config(
         num_parameters=parts.num_parameters,
         train_seconds=fitted.seconds,
         sample=None,
-        extra={"cpu_seconds": fitted.cpu_seconds},
+        extra={"cpu_seconds": fitted.cpu_seconds, "init_val_loss": before},
     )
     if not dist.is_rank_zero:
         outcome.extra["rank"] = dist.rank
@@ -297,6 +315,49 @@ def train_from_config(
     return outcome
 
 
+def _resolve_init_from(cfg: Any, settings: RunConfig) -> tuple[Any, RunConfig, InitSource | None]:
+    """``model.init_from``: load the source and resolve the model section against it
+    (a contradicting key is an error naming both values); else nothing changes."""
+    if settings.init_from is None:
+        return cfg, settings, None
+    from hyso.core.train.commands._init_from import apply_init_from, load_init_source
+
+    source = load_init_source(settings.init_from)
+    cfg = apply_init_from(cfg, source)
+    return cfg, load_run_config(cfg), source
+
+
+def _loss_before_training(
+    trainer: Trainer, parts: _Parts, source: InitSource | None, say: Callable[[str], None]
+) -> float | None:
+    """With ``model.init_from``, the validation loss of the loaded weights before the
+    first update (rank 0, float32): the source's own loss on the same data and windows.
+    Without it, None."""
+    if source is None or not trainer.is_rank_zero:
+        return None
+    from hyso.core.train.loss import IGNORE_INDEX, forward_for_loss, token_cross_entropy
+
+    model = trainer.model
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64)
+    tokens = 0
+    rng = torch.get_rng_state()  # iterating a loader draws a seed: training must not see it
+    try:
+        with torch.no_grad():
+            for inputs, targets in parts.val_loader:
+                batch = (inputs.to(trainer.device), targets.to(trainer.device))
+                logits, aligned = forward_for_loss(model, batch)
+                total += token_cross_entropy(logits, aligned, reduction="sum").double().cpu()
+                tokens += int((aligned != IGNORE_INDEX).sum())
+    finally:
+        model.train(was_training)
+        torch.set_rng_state(rng)
+    loss = float(total) / tokens if tokens else math.nan
+    say(f"model.init_from {source.path}: val loss {loss:.6f} before the first update")
+    return loss
+
+
 def _preflight(settings: RunConfig) -> None:
     """What can be checked before data, model or run folder exist: text that can be
     written, the device, and a model that fits in memory."""
@@ -308,22 +369,35 @@ def _preflight(settings: RunConfig) -> None:
 
 
 def _prepare_data(
-    settings: RunConfig, dist: DistContext, say: Callable[[str], None]
+    settings: RunConfig,
+    dist: DistContext,
+    say: Callable[[str], None],
+    source: InitSource | None = None,
 ) -> PreparedData:
-    """Corpus, tokenizer and token cache; under torchrun rank 0 builds them, then the
-    other ranks read the cache."""
+    """Corpus, tokenizer (``model.init_from``'s, else trained) and token cache; under
+    torchrun rank 0 builds them, then the other ranks read the cache."""
     if not dist.is_rank_zero:
         dist.barrier()
-    prepared = prepare_data(settings.data.to_dict(), log=say)
+    prepared = prepare_data(
+        settings.data.to_dict(),
+        log=say,
+        tokenizer=None if source is None else source.tokenizer,
+        tokenizer_origin=None if source is None else str(source.path),
+    )
     if dist.is_rank_zero:
         dist.barrier()
     return prepared
 
 
 def _build_parts(
-    settings: RunConfig, family: str, prepared: PreparedData, world_size: int
+    settings: RunConfig,
+    family: str,
+    prepared: PreparedData,
+    world_size: int,
+    source: InitSource | None = None,
 ) -> _Parts:
-    """Windows, loaders, model (seeded), optimizer and schedule."""
+    """Windows, loaders, model (seeded, or ``model.init_from``'s weights), optimizer and
+    schedule."""
     from hyso.core.storage import set_global_seed
 
     training = settings.training
@@ -333,7 +407,7 @@ def _build_parts(
     train_ds, val_ds = _datasets(family, prepared, seq_len, seed, settings.data.mask_prob)
     _check_sizes(train_ds, val_ds, batch_size, seq_len, prepared)
     set_global_seed(seed)
-    model = build_model(settings.model, prepared.tokenizer.vocab_size)
+    model = _initial_model(settings, prepared, source)
     model = apply_finetune(model, settings.finetune)  # LoRA: adapters on, the rest frozen
     gen = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(
@@ -356,6 +430,17 @@ def _build_parts(
         scheduler=make_scheduler(optimizer, training, epochs, steps_per_epoch),
         epochs=epochs,
     )
+
+
+def _initial_model(
+    settings: RunConfig, prepared: PreparedData, source: InitSource | None
+) -> torch.nn.Module:
+    """A fresh model, or with ``model.init_from`` the resolved model holding its weights."""
+    if source is None:
+        return build_model(settings.model, prepared.tokenizer.vocab_size)
+    from hyso.core.train.commands._init_from import initial_model
+
+    return initial_model(source, settings.model)
 
 
 def _create_run_folder(
@@ -386,6 +471,7 @@ def _make_trainer(
     parts: _Parts,
     run_paths: RunPaths,
     rank0: bool,
+    source: InitSource | None = None,
 ) -> Trainer:
     """The Trainer, its checkpoints (best by val_loss) and what its manifest records."""
     from hyso.core.storage import CheckpointConfig, CheckpointManager, get_logger
@@ -412,7 +498,8 @@ def _make_trainer(
         model={
             **(raw.get("model") or {}),
             "name": parts.family,
-            "vocab_size": prepared.tokenizer.vocab_size,
+            "vocab_size": int(getattr(parts.model, "vocab_size", prepared.tokenizer.vocab_size)),
+            **({} if source is None else {"init_from": source.record()}),
         },
         training=dict(raw.get("training") or {}),
         data={**(raw.get("data") or {}), **prepared.manifest_record()},
@@ -494,9 +581,16 @@ def _record_results(
             "train_seconds": outcome.train_seconds,
             "train_cpu_seconds": outcome.extra["cpu_seconds"],
             "train_tokens_seen": tokens_seen,
+            **_init_results(outcome),
         },
         if_missing=if_missing,
     )
+
+
+def _init_results(outcome: TrainOutcome) -> dict[str, Any]:
+    """``init_val_loss``: the validation loss before the first update (model.init_from)."""
+    loss = outcome.extra.get("init_val_loss")
+    return {} if loss is None else {"init_val_loss": loss}
 
 
 def make_optimizer(
