@@ -239,7 +239,6 @@ def chat_reply(
     decoder = tokenizer.stream_decoder()
     held = _HeldText(marker, on_text)
     model.eval()
-    ended = False
     for _ in range(max_new_tokens):
         context = torch.tensor([ids[-int(model.max_seq_len) :]], dtype=torch.long)  # (1, T)
         with torch.no_grad():
@@ -248,14 +247,13 @@ def chat_reply(
             logits[banned] = float("-inf")
         token = int(select_next_token(logits[None, :], args))
         if token in stop:
-            break
+            held.feed(decoder.flush())
+            return held.close()
         ids.append(token)
         if held.feed(decoder.feed(token)):
-            ended = True
-            break
-    if not ended:
-        held.feed(decoder.flush())
-    return held.close()
+            return held.close()
+    held.feed(decoder.flush())
+    return held.close(drop_partial_marker=True)  # cut off mid end-of-turn: not the reply's
 
 
 class _HeldText:
@@ -274,17 +272,23 @@ class _HeldText:
             self.text = self.text[: self.text.index(self.marker)]
             self._send(len(self.text))
             return True
-        keep = 0
-        for n in range(min(len(self.marker) - 1, len(self.text)), 0, -1):
-            if self.marker.startswith(self.text[-n:]):
-                keep = n
-                break
-        self._send(len(self.text) - keep)
+        self._send(self._marker_start())
         return False
 
-    def close(self) -> str:
+    def close(self, drop_partial_marker: bool = False) -> str:
+        """Pass on what is held (or, with ``drop_partial_marker``, drop it: the start
+        of a marker that was never finished) and return the whole text."""
+        if drop_partial_marker:
+            self.text = self.text[: max(self.sent, self._marker_start())]
         self._send(len(self.text))
         return self.text
+
+    def _marker_start(self) -> int:
+        """Where a tail of the text that could start ``marker`` begins (the end: none)."""
+        for n in range(min(len(self.marker) - 1, len(self.text)), 0, -1):
+            if self.marker.startswith(self.text[-n:]):
+                return len(self.text) - n
+        return len(self.text)
 
     def _send(self, upto: int) -> None:
         if upto > self.sent and self.on_text is not None:
