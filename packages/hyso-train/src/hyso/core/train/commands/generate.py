@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = require_run_dir(args.run_dir)
         check_run_files(run_dir)
         loaded = load_run(run_dir)
-    if args.chat:
+    if getattr(args, "chat", False):  # a Namespace built by a caller may lack it
         return run_chat(loaded, args)
     sample_text(
         loaded.model,

@@ -256,7 +256,7 @@ def train_from_config(
         say(
             f"run {run_paths.run_id}: {family}, {format_count(parts.num_parameters)} "
             f"parameters, {len(prepared.train_tokens):,} train / {len(prepared.val_tokens):,} "
-            f"val tokens (tokens {'from cache' if prepared.tokens_cached else 'cached now'})"
+            f"val tokens ({_tokens_note(prepared)})"
         )
     fitted = _fit(trainer, parts, resume="latest" if resume_dir is not None else None)
     outcome = TrainOutcome(
@@ -593,6 +593,12 @@ def predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> bytes:
             piece = pieces[i] = token if isinstance(token, bytes) else token.encode("utf-8")
         out += piece
     return bytes(out)
+
+
+def _tokens_note(prepared: PreparedData) -> str:
+    if prepared.chat is not None:
+        return f"{len(prepared.chat.train):,} + {len(prepared.chat.val):,} conversations"
+    return f"tokens {'from cache' if prepared.tokens_cached else 'cached now'}"
 
 
 def _quiet(message: str) -> None:
