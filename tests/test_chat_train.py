@@ -221,3 +221,32 @@ def test_a_terminal_session_keeps_the_conversation(
     assert generate.run_chat(loaded, args, read=lambda _p: next(turns)) == 0
     assert [m["role"] for m in seen[1]] == ["system", "user", "assistant", "user"]
     assert seen[1][2]["content"] == "reply 1" and seen[1][3]["content"] == "now frost"
+
+
+def test_the_chat_template_comes_from_the_flag_the_run_or_the_folder(
+    trained: Path, tmp_path: Path
+) -> None:
+    from hyso.core.train.commands._model import LoadedRun
+
+    run = load_run(trained)
+    assert generate.chat_template_of(run, None).name == "chatml"  # the run's data.chat_template
+    jinja = tmp_path / "t.jinja"
+    jinja.write_text("{% for m in messages %}{{ m['content'] }};{% endfor %}", encoding="utf-8")
+    assert (
+        generate.chat_template_of(run, str(jinja)).render([{"role": "user", "content": "a"}])
+        == "a;"
+    )
+    folder = tmp_path / "model"
+    folder.mkdir()
+    bare = LoadedRun(folder, None, run.tokenizer, run.model, None)
+    assert generate.chat_template_of(bare, None).name == "chatml"  # no tokenizer_config.json
+    (folder / "tokenizer_config.json").write_text(json.dumps({"eos_token": "</s>"}))
+    assert generate.chat_template_of(bare, None).name == "chatml"  # one without a template
+    config = {"chat_template": "{{ messages[0]['content'] }}{{ eos_token }}", "eos_token": "</s>"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    assert (
+        generate.chat_template_of(bare, None).render([{"role": "user", "content": "q"}]) == "q</s>"
+    )
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{% for %}"}))
+    with pytest.raises(generate.CliError, match="syntax error"):
+        generate.chat_template_of(bare, None)

@@ -189,17 +189,28 @@ def chat_template_of(loaded: LoadedRun, spec: str | None) -> Any:
         plain = loaded.config.to_dict() if hasattr(loaded.config, "to_dict") else {}
         data = plain.get("data") if isinstance(plain.get("data"), dict) else {}
         spec = data.get("chat_template") if data.get("format") == "chat" else None
-    if spec is None and loaded.config is None:
-        config = loaded.run_dir / "tokenizer_config.json"
-        if config.is_file():
-            try:
-                return tok_mod.load_chat_template(config)
-            except ValueError:
-                pass  # a folder whose tokenizer has no chat template: ChatML
+    if spec is None and loaded.config is None and _folder_has_chat_template(loaded.run_dir):
+        spec = str(loaded.run_dir / "tokenizer_config.json")
     try:
         return tok_mod.load_chat_template(spec or "chatml")
     except ValueError as exc:
         raise CliError(f"--chat-template: {exc}") from None
+
+
+def _folder_has_chat_template(folder: Path) -> bool:
+    """Whether a model folder's ``tokenizer_config.json`` holds a chat template (or a
+    ``chat_template.jinja`` lies beside it)."""
+    import json
+
+    config = folder / "tokenizer_config.json"
+    if not config.is_file():
+        return False
+    if (folder / "chat_template.jinja").is_file():
+        return True
+    try:
+        return "chat_template" in json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError):
+        return True  # let the template reader name what is wrong with the file
 
 
 def chat_reply(
@@ -227,9 +238,9 @@ def chat_reply(
         ids = tokenizer.encode(
             template.render(messages, add_generation_prompt=True), allowed_special="all"
         )
+        marker = template.end_of_turn
     except ValueError as exc:
         raise CliError(f"--chat: {exc}") from None
-    marker = template.end_of_turn
     specials = getattr(tokenizer, "special_token_ids", {}) or {}
     stop = {tokenizer.eos_token_id} | ({specials[marker]} if marker in specials else set())
     banned = [i for i in banned_special_ids(tokenizer) if i not in stop]
