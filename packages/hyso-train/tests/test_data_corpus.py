@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hyso.core.train.data.corpus import (
     CorpusError,
     Document,
-    _split_by_bytes,
     load_corpus,
+    split_by_bytes,
     stdlib_corpus,
     user_corpus,
 )
@@ -166,7 +166,7 @@ def test_empty_files_are_an_error(tmp_path: Path) -> None:
 )
 def test_split_by_bytes_is_an_ordered_partition(sizes: list[int], fraction: float) -> None:
     docs = [Document(f"d{i}", "x" * n, str(i)) for i, n in enumerate(sizes)]
-    train, val = _split_by_bytes(docs, fraction)
+    train, val = split_by_bytes(docs, fraction)
     assert train and val
     assert sorted(d.name for d in train + val) == sorted(d.name for d in docs)
     order = {d.name: i for i, d in enumerate(docs)}

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from hyso.core.models.lora import LoRASettings
 
 __all__ = [
+    "DATA_FORMATS",
     "SECTIONS",
     "DataSettings",
     "FinetuneSettings",
@@ -46,6 +47,8 @@ __all__ = [
 
 SECTIONS = ("model", "training", "data", "run", "finetune", "sweep")
 """Top-level sections a config may hold."""
+DATA_FORMATS = ("text", "chat")
+"""The values of ``data.format``."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,16 @@ class DataSettings:
 
     name: str = "python-stdlib"
     """A label for the data, kept in the manifest."""
+    format: str = "text"
+    """``text`` (language modelling on plain text) or ``chat`` (fine-tuning on
+    conversations: loss on the assistant's tokens only)."""
+    chat_template: str = "chatml"
+    """With ``format: chat``: ``chatml`` or the path of a Hugging Face
+    ``tokenizer_config.json`` (its Jinja ``chat_template``) or a ``.jinja`` file."""
     paths: str | list[str] | None = None
-    """A glob or list of globs of ``.txt``/``.jsonl`` files; null: the embedded stdlib corpus."""
+    """A glob or list of globs of ``.txt``/``.jsonl`` files (``chat``: ``.jsonl`` of
+    ``messages`` or ``prompt``/``completion`` records); null: the embedded stdlib corpus
+    (``chat``: the embedded python-stdlib-instructions set)."""
     text_key: str = "text"
     """The field of each ``.jsonl`` record that holds its text."""
     max_bytes: int | None = DEFAULT_MAX_BYTES
@@ -79,6 +90,10 @@ class DataSettings:
             raise TrainingConfigError(str(exc)) from None
         if not isinstance(self.name, str):
             _fail("name", "a string", self.name)
+        if self.format not in DATA_FORMATS:
+            _fail("format", f"one of {list(DATA_FORMATS)}", self.format)
+        if not isinstance(self.chat_template, str) or not self.chat_template:
+            _fail("chat_template", "'chatml' or a tokenizer_config.json path", self.chat_template)
         if self.paths is not None and not isinstance(self.paths, (str, list)):
             _fail("paths", "a glob, a list of globs or null", self.paths)
         if not isinstance(self.text_key, str):

@@ -2,6 +2,11 @@
 or from a ``save_pretrained`` or Hugging Face model folder holding a ``tokenizer.json``;
 ``--adapter DIR`` puts LoRA adapters (hyso's or PEFT's) on that model first.
 
+``--chat`` renders a conversation with the chat template (the run's
+``data.chat_template``, a folder's ``tokenizer_config.json``, else ChatML) and generates
+the assistant's turn until EOS or the template's end-of-turn text: one turn for
+``--prompt`` (or piped stdin), a conversation when stdin is a terminal.
+
 Before anything is loaded, the run's tokenizer is checked against the SHA-256 its
 manifest recorded (a swapped tokenizer would decode garbage without a word), its
 config.yaml must hold a ``model`` section, and the sampling arguments must be finite.
@@ -12,18 +17,30 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hyso.core.train.commands._common import CliError, require_run_dir
+from hyso.core.train.commands._common import CliError, require_run_dir, require_tokenizer
 from hyso.core.train.commands._model import (
+    LoadedRun,
     add_adapter,
+    banned_special_ids,
     load_model_folder,
     load_run,
     sample_text,
 )
 
-__all__ = ["check_run_files", "check_sampling_args", "register", "run"]
+__all__ = [
+    "chat_reply",
+    "chat_template_of",
+    "check_run_files",
+    "check_sampling_args",
+    "register",
+    "run",
+    "run_chat",
+]
 
 
 def register(sub: Any) -> None:
@@ -41,7 +58,11 @@ def register(sub: Any) -> None:
         help="the run folder written by hyso train, or a model folder (save_pretrained "
         "or Hugging Face) holding a tokenizer.json",
     )
-    p.add_argument("--prompt", default="def ", help='text to continue (default "def ")')
+    p.add_argument(
+        "--prompt",
+        default=None,
+        help='text to continue (default "def "); with --chat, the user\'s message',
+    )
     p.add_argument("--max-new-tokens", type=int, default=200, help="tokens to add (default 200)")
     p.add_argument(
         "--temperature", type=float, default=0.8, help="sampling temperature; 0 is greedy"
@@ -68,6 +89,21 @@ def register(sub: Any) -> None:
         help="LoRA adapters to put on the model: a folder with lora.json (a LoRA run's "
         "artifacts/adapter) or PEFT's adapter_config.json",
     )
+    p.add_argument(
+        "--chat",
+        action="store_true",
+        help="chat: the prompt is a user message rendered with the chat template and the "
+        "model writes the assistant's turn; a conversation when stdin is a terminal and "
+        "no --prompt is given (an empty line or Ctrl-D ends it), else one turn from "
+        "--prompt or stdin",
+    )
+    p.add_argument(
+        "--chat-template",
+        default=None,
+        help="with --chat: chatml, a tokenizer_config.json or a .jinja file (default: the "
+        "run's data.chat_template, a model folder's tokenizer_config.json, else chatml)",
+    )
+    p.add_argument("--system", default=None, help="with --chat: a system message first")
     p.set_defaults(func=run)
 
 
@@ -83,10 +119,12 @@ def run(args: argparse.Namespace) -> int:
     adapter = getattr(args, "adapter", None)  # callers building the namespace may omit it
     if adapter is not None:
         loaded.model = add_adapter(loaded.model, Path(adapter)).eval()
+    if getattr(args, "chat", False):  # a Namespace built by a caller may lack it
+        return run_chat(loaded, args)
     sample_text(
         loaded.model,
         loaded.tokenizer,
-        args.prompt,
+        args.prompt if args.prompt is not None else "def ",
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
         top_k=args.top_k,
@@ -101,6 +139,185 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_piece(text: str) -> None:
     print(text, end="", flush=True)
+
+
+def run_chat(
+    loaded: LoadedRun, args: argparse.Namespace, read: Callable[[str], str] = input
+) -> int:
+    """``--chat``: one assistant turn for ``--prompt`` (or piped stdin), or a conversation
+    read line by line with ``read`` when stdin is a terminal."""
+    import torch
+
+    template = chat_template_of(loaded, args.chat_template)
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
+
+    def turn(text: str) -> None:
+        messages.append({"role": "user", "content": text})
+        reply = chat_reply(
+            loaded.model,
+            loaded.tokenizer,
+            template,
+            messages,
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            generator=generator,
+            on_text=_print_piece,
+        )
+        print(flush=True)
+        messages.append({"role": "assistant", "content": reply})
+
+    if args.prompt is not None or not _stdin_is_terminal():
+        text = args.prompt if args.prompt is not None else sys.stdin.read()
+        if not text.strip():
+            raise CliError("--chat: give the user's message with --prompt or on stdin")
+        turn(text)
+        return 0
+    while True:
+        try:
+            line = read("you> ")
+        except EOFError:
+            print()
+            return 0
+        if not line.strip():
+            return 0
+        turn(line)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def chat_template_of(loaded: LoadedRun, spec: str | None) -> Any:
+    """The template ``spec`` names, else the run's ``data.chat_template``, else a model
+    folder's ``tokenizer_config.json`` (when it holds a chat template), else ChatML."""
+    tok_mod = require_tokenizer()
+    if spec is None and loaded.config is not None:
+        plain = loaded.config.to_dict() if hasattr(loaded.config, "to_dict") else {}
+        data = plain.get("data") if isinstance(plain.get("data"), dict) else {}
+        spec = data.get("chat_template") if data.get("format") == "chat" else None
+    if spec is None and loaded.config is None and _folder_has_chat_template(loaded.run_dir):
+        spec = str(loaded.run_dir / "tokenizer_config.json")
+    try:
+        return tok_mod.load_chat_template(spec or "chatml")
+    except ValueError as exc:
+        raise CliError(f"--chat-template: {exc}") from None
+
+
+def _folder_has_chat_template(folder: Path) -> bool:
+    """Whether a model folder's ``tokenizer_config.json`` holds a chat template (or a
+    ``chat_template.jinja`` lies beside it)."""
+    import json
+
+    config = folder / "tokenizer_config.json"
+    if not config.is_file():
+        return False
+    if (folder / "chat_template.jinja").is_file():
+        return True
+    try:
+        return "chat_template" in json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError):
+        return True  # let the template reader name what is wrong with the file
+
+
+def chat_reply(
+    model: Any,
+    tokenizer: Any,
+    template: Any,
+    messages: list[dict[str, str]],
+    *,
+    max_new_tokens: int = 200,
+    temperature: float = 0.8,
+    top_k: int | None = 50,
+    top_p: float | None = None,
+    generator: Any = None,
+    on_text: Callable[[str], None] | None = None,
+) -> str:
+    """The assistant's next message: ``messages`` rendered with the generation prompt,
+    then tokens sampled until EOS, the end-of-turn token or text, or
+    ``max_new_tokens``. Other special tokens are never drawn; ``on_text`` receives the
+    reply piece by piece (the end-of-turn text itself is never passed on)."""
+    import torch
+
+    from hyso.core.models.generation import GenerationArgs, select_next_token
+
+    try:
+        ids = tokenizer.encode(
+            template.render(messages, add_generation_prompt=True), allowed_special="all"
+        )
+        marker = template.end_of_turn
+    except ValueError as exc:
+        raise CliError(f"--chat: {exc}") from None
+    specials = getattr(tokenizer, "special_token_ids", {}) or {}
+    stop = {tokenizer.eos_token_id} | ({specials[marker]} if marker in specials else set())
+    banned = [i for i in banned_special_ids(tokenizer) if i not in stop]
+    args = GenerationArgs(
+        1, temperature if temperature > 0 else 1.0, top_k, top_p, None, temperature > 0, generator
+    )
+    decoder = tokenizer.stream_decoder()
+    held = _HeldText(marker, on_text)
+    model.eval()
+    for _ in range(max_new_tokens):
+        context = torch.tensor([ids[-int(model.max_seq_len) :]], dtype=torch.long)  # (1, T)
+        with torch.no_grad():
+            logits = model(context)[0, -1].float()  # (V,)
+        if banned:
+            logits[banned] = float("-inf")
+        logits[tokenizer.vocab_size :] = float("-inf")  # a padded vocabulary's spare ids
+        token = int(select_next_token(logits[None, :], args))
+        if token in stop:
+            held.feed(decoder.flush())
+            return held.close()
+        ids.append(token)
+        if held.feed(decoder.feed(token)):
+            return held.close()
+    held.feed(decoder.flush())
+    return held.close(drop_partial_marker=True)  # cut off mid end-of-turn: not the reply's
+
+
+class _HeldText:
+    """Passes text on as it comes, holding back what could be the start of ``marker``;
+    ``feed`` says True once ``marker`` has appeared (the text before it is passed on)."""
+
+    def __init__(self, marker: str, on_text: Callable[[str], None] | None) -> None:
+        self.marker = marker
+        self.on_text = on_text
+        self.text = ""
+        self.sent = 0
+
+    def feed(self, piece: str) -> bool:
+        self.text += piece
+        if self.marker and self.marker in self.text:
+            self.text = self.text[: self.text.index(self.marker)]
+            self._send(len(self.text))
+            return True
+        self._send(self._marker_start())
+        return False
+
+    def close(self, drop_partial_marker: bool = False) -> str:
+        """Pass on what is held (or, with ``drop_partial_marker``, drop it: the start
+        of a marker that was never finished) and return the whole text."""
+        if drop_partial_marker:
+            self.text = self.text[: max(self.sent, self._marker_start())]
+        self._send(len(self.text))
+        return self.text
+
+    def _marker_start(self) -> int:
+        """Where a tail of the text that could start ``marker`` begins (the end: none)."""
+        for n in range(min(len(self.marker) - 1, len(self.text)), 0, -1):
+            if self.marker.startswith(self.text[-n:]):
+                return len(self.text) - n
+        return len(self.text)
+
+    def _send(self, upto: int) -> None:
+        if upto > self.sent and self.on_text is not None:
+            self.on_text(self.text[self.sent : upto])
+        self.sent = max(self.sent, upto)
 
 
 def check_sampling_args(

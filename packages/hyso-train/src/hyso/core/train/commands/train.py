@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hyso.core.train.commands._common import CliError, format_count, format_float
-from hyso.core.train.commands._lm_data import PreparedData, prepare_data
+from hyso.core.train.commands._lm_data import PreparedData, chat_datasets, prepare_data
 from hyso.core.train.commands._model import build_model, model_family, sample_text
 from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
 from hyso.core.train.data.corpus import CorpusError
@@ -282,7 +282,7 @@ def train_from_config(
         say(
             f"run {run_paths.run_id}: {family}, {format_count(parts.num_parameters)} "
             f"parameters, {len(prepared.train_tokens):,} train / {len(prepared.val_tokens):,} "
-            f"val tokens (tokens {'from cache' if prepared.tokens_cached else 'cached now'})"
+            f"val tokens ({_tokens_note(prepared)})"
         )
         say(finetune_line(parts.model) or "full fine-tuning: every parameter trains")
     before = _loss_before_training(trainer, parts, source, say) if resume_dir is None else None
@@ -411,7 +411,12 @@ def _build_parts(
     model = apply_finetune(model, settings.finetune)  # LoRA: adapters on, the rest frozen
     gen = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(
-        train_ds, batch_size=batch_size, shuffle=True, drop_last=True, generator=gen
+        train_ds,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=gen,
+        collate_fn=getattr(train_ds, "collate", None),  # chat: pad to the batch's longest
     )
     epochs = training.epochs or 1
     optimizer = make_optimizer(model, training)
@@ -424,7 +429,12 @@ def _build_parts(
         model=model,
         num_parameters=int(model.num_parameters()),
         train_loader=train_loader,
-        val_loader=DataLoader(val_ds, batch_size=batch_size, shuffle=False),
+        val_loader=DataLoader(
+            val_ds,
+            batch_size=batch_size,
+            shuffle=False,
+            collate_fn=getattr(val_ds, "collate", None),
+        ),
         val_windows=val_ds,
         optimizer=optimizer,
         scheduler=make_scheduler(optimizer, training, epochs, steps_per_epoch),
@@ -549,9 +559,9 @@ def _evaluate_best(
     if checkpoints is not None and best is not None:
         checkpoints.restore_objects(best, checkpoint_module(model), restore_rng=False)
     model.eval()
-    if parts.family != "decoder_only":
+    if parts.family != "decoder_only" or prepared.chat is not None:
         outcome.gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
-        return None
+        return None  # chat: the loss is over the assistant's tokens only
     # The model and gzip are measured on the same bytes: those the windows predict.
     target_bytes = predicted_bytes(parts.val_windows, prepared.tokenizer)
     outcome.gzip_bpb = gzip_bits_per_byte(target_bytes)
@@ -645,6 +655,8 @@ def _training(training: TrainingSettings | Mapping[str, Any]) -> TrainingSetting
 def _datasets(
     family: str, prepared: PreparedData, seq_len: int, seed: int, mask_prob: float
 ) -> tuple[Any, Any]:
+    if prepared.chat is not None:
+        return chat_datasets(prepared, family, seq_len)
     if family == "decoder_only":
         return (
             NextTokenWindows(prepared.train_tokens, seq_len),
@@ -687,6 +699,12 @@ def predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> bytes:
             piece = pieces[i] = token if isinstance(token, bytes) else token.encode("utf-8")
         out += piece
     return bytes(out)
+
+
+def _tokens_note(prepared: PreparedData) -> str:
+    if prepared.chat is not None:
+        return f"{len(prepared.chat.train):,} + {len(prepared.chat.val):,} conversations"
+    return f"tokens {'from cache' if prepared.tokens_cached else 'cached now'}"
 
 
 def _quiet(message: str) -> None:

@@ -28,7 +28,11 @@ __all__ = [
     "Corpus",
     "CorpusError",
     "Document",
+    "check_max_bytes",
+    "check_val_fraction",
+    "expand_globs",
     "load_corpus",
+    "split_by_bytes",
     "stdlib_corpus",
     "user_corpus",
 ]
@@ -135,7 +139,7 @@ def stdlib_corpus(max_bytes: int | None = None, val_fraction: float = 0.1) -> Co
             f"data.max_bytes: the standard-library corpus at {root} gave {len(docs)} file(s); "
             "at least 2 are needed for a train/validation split"
         )
-    train, val = _split_by_bytes(docs, val_fraction)
+    train, val = split_by_bytes(docs, val_fraction)
     source = {
         "kind": "python-stdlib",
         "root": str(root),
@@ -156,7 +160,7 @@ def user_corpus(
     document, its lines) so that validation text never appears in training.
     """
     patterns = [paths] if isinstance(paths, str) else list(paths)
-    files = _expand_globs(patterns)
+    files = expand_globs(patterns)
     docs: list[Document] = []
     for path in files:
         docs.extend(_read_user_file(path, text_key))
@@ -164,7 +168,7 @@ def user_corpus(
         raise CorpusError(f"data.paths: the files {[str(f) for f in files]} hold no text")
     if len(files) == 1:
         docs = _split_single(docs)
-    train, val = _split_by_bytes(docs, val_fraction)
+    train, val = split_by_bytes(docs, val_fraction)
     source = {
         "kind": "files",
         "paths": patterns,
@@ -174,7 +178,9 @@ def user_corpus(
     return Corpus("files", train, val, source)
 
 
-def _expand_globs(patterns: Iterable[str]) -> list[Path]:
+def expand_globs(patterns: Iterable[str], suffixes: tuple[str, ...] = _USER_SUFFIXES) -> list[Path]:
+    """The files ``patterns`` match, sorted; a glob matching nothing, or a file whose
+    suffix is not in ``suffixes``, is a ``CorpusError``."""
     files: set[Path] = set()
     for pattern in patterns:
         if not isinstance(pattern, str) or not pattern:
@@ -184,10 +190,9 @@ def _expand_globs(patterns: Iterable[str]) -> list[Path]:
         if not matched:
             raise CorpusError(f"data.paths: the glob {pattern!r} matches no file")
         for m in matched:
-            if m.suffix.lower() not in _USER_SUFFIXES:
-                raise CorpusError(
-                    f"data.paths: {m} is not a .txt or .jsonl file (glob {pattern!r})"
-                )
+            if m.suffix.lower() not in suffixes:
+                kinds = " or ".join(suffixes)
+                raise CorpusError(f"data.paths: {m} is not a {kinds} file (glob {pattern!r})")
             files.add(m)
     return sorted(files)
 
@@ -243,7 +248,7 @@ def _split_single(docs: list[Document]) -> list[Document]:
     return out
 
 
-def _split_by_bytes(
+def split_by_bytes(
     docs: list[Document], val_fraction: float
 ) -> tuple[list[Document], list[Document]]:
     """Greedy by bytes: a document goes to validation while validation is short of its
