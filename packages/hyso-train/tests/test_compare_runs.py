@@ -28,7 +28,8 @@ def _run(root: Path, run_id: str, *, lr: float, dim: int, losses, status="finish
         run_id=run_id,
         model={"name": "decoder_only", "dim": dim, "layers": 2},
         training={"lr": lr, "seed": 1},
-        data={"name": "python-stdlib"},
+        # hyso train's record of the data (file hashes, paths) is not a hyperparameter
+        data={"name": "python-stdlib", "fingerprint": {"root": f"/{run_id}"}, "val_bytes": when},
         trainer={"settings": {"lr": 0.001, "seed": 0, "log_every": 10, "progress_bar": True}},
     )
     manifest.created_at = f"2026-01-0{when + 1}T00:00:00Z"

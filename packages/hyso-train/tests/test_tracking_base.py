@@ -178,3 +178,15 @@ def test_without_a_run_folder_a_logger_warns_and_training_goes_on():
     with pytest.warns(LoggerFailedWarning, match="no metrics.csv logger"):
         trainer.fit(loader(token_data(n=16)), epochs=1)
     assert trainer.status == "finished" and logger.rows == []
+
+
+def test_a_second_fit_continues_the_same_logger_without_repeating_rows(tmp_path):
+    logger = MemoryLogger()
+    trainer = _fit(tmp_path / "run", logger)
+    sent = len(logger.rows)
+    trainer.fit(loader(token_data(n=48)), loader(token_data(n=16, seed=2)), epochs=3)
+    steps = [(s, sorted(v)[0].split("/")[0]) for s, v in logger.rows]
+    assert len(steps) == len(set(steps)) and len(logger.rows) > sent
+    assert sorted(steps) == sorted(
+        (r["step"], r["split"]) for r in read_metrics(tmp_path / "run" / "metrics.csv")
+    )

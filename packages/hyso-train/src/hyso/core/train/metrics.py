@@ -91,8 +91,9 @@ class CSVMetricsLogger(Callback):
 
     def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call ``listener(row)`` after each row is written; ``row`` maps every column to
-        its value (None where empty)."""
-        self._listeners.append(listener)
+        its value (None where empty). Adding the same listener again changes nothing."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
 
     # -- file handling --------------------------------------------------------------
     def open(self) -> None:

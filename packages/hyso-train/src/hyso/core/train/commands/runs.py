@@ -45,10 +45,19 @@ __all__ = [
 HEADERS = ("id", "created", "model", "params", "steps", "best val loss", "status")
 #: Final metrics shown beside the hyperparameters (and usable by --sort / --where).
 METRICS = ("train_loss", "val_loss", "best_val_loss", "val_bpb", "steps")
-#: Settings that change how a run is watched, not what it learns: never compared.
+#: Settings that change how a run is watched, not what it learns, and what ``hyso
+#: train`` records about its data (file hashes, token counts): never compared.
 NOT_HYPERPARAMETERS = frozenset(
-    {"training.progress_bar", "training.loggers", "training.dist_timeout_s"}
+    {
+        "training.progress_bar",
+        "training.loggers",
+        "training.dist_timeout_s",
+        "data.train_tokens",
+        "data.val_tokens",
+        "data.val_bytes",
+    }
 )
+_NOT_HYPERPARAMETER_PREFIXES = ("data.fingerprint.", "data.tokenizer.")
 
 
 @dataclass
@@ -222,7 +231,11 @@ def run_hyperparameters(manifest: dict[str, Any]) -> dict[str, Any]:
     if isinstance(settings, dict):
         tree["training"] = {**settings, **tree.get("training", {})}
     flat = flatten_config(tree)
-    return {k: v for k, v in flat.items() if k not in NOT_HYPERPARAMETERS}
+    return {
+        k: v
+        for k, v in flat.items()
+        if k not in NOT_HYPERPARAMETERS and not k.startswith(_NOT_HYPERPARAMETER_PREFIXES)
+    }
 
 
 _MISSING = object()
