@@ -255,3 +255,16 @@ def test_loggers_keyword_and_callbacks_do_not_double(tmp_path):
     assert _manifest_loggers(tmp_path / "run") == {"tensorboard": {"log_dir": str(log_dir)}}
     assert not (tmp_path / "run" / "tensorboard").exists()
     assert tensorboard_values(log_dir)[1]["training.loggers"] == json.dumps(["csv", "tensorboard"])
+
+
+def test_a_relative_mlflow_store_is_recorded_as_an_absolute_uri(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:./mlruns")
+    train(tmp_path / "run", loggers=["csv", "mlflow"])
+    where = _manifest_loggers(tmp_path / "run")["mlflow"]
+    assert where["tracking_uri"] == (tmp_path / "mlruns").resolve().as_uri()
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path / "run")  # elsewhere: the recorded store still opens
+    run = MlflowClient(where["tracking_uri"]).get_run(where["run_id"])
+    assert run.info.run_name == "run" and run.info.status == "FINISHED"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from hyso.core.train.loggers.base import TrackingLogger, flatten_config, require_module
 
@@ -50,6 +51,7 @@ class MLflowLogger(TrackingLogger):
         from mlflow.tracking import MlflowClient
 
         uri = self.tracking_uri or (resume or {}).get("tracking_uri") or mlflow.get_tracking_uri()
+        uri = _absolute(uri)  # a resumed run may start in another folder
         client = MlflowClient(tracking_uri=uri)
         if resume and resume.get("run_id"):
             run = client.get_run(resume["run_id"])
@@ -90,6 +92,24 @@ class MLflowLogger(TrackingLogger):
         client, self._client = self._client, None
         if client is not None and self.run_id is not None:
             client.set_terminated(self.run_id, status=_STATUS.get(status, "FAILED"))
+
+
+def _absolute(uri: str) -> str:
+    """A local store's URI with its path made absolute (``file:./mlruns``,
+    ``sqlite:///mlflow.db``, a plain folder); any other URI unchanged."""
+    parts = urlsplit(uri)
+    if uri in ("databricks", "databricks-uc"):  # names, not folders
+        return uri
+    if parts.scheme in ("", "file") and not parts.netloc:
+        path = Path(unquote(parts.path) if parts.scheme else uri)
+        return path.resolve().as_uri()
+    if (
+        parts.scheme == "sqlite"
+        and uri.startswith("sqlite:///")
+        and not uri.startswith("sqlite:////")
+    ):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
+    return uri
 
 
 def _without_password(uri: str) -> str:
