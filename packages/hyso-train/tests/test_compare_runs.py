@@ -5,6 +5,7 @@ differs between them."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,27 @@ def test_sweep_ends_with_the_comparison_of_its_runs(root, tmp_path, capsys, monk
     png = root / "a" / "artifacts" / "sweep.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"comparison plot {png}" in captured.err
+
+
+def test_a_run_with_validation_rows_only_is_named_in_the_legend(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    root = tmp_path / "runs"
+    for run_id, lr in (("x", 0.1), ("y", 0.2)):
+        run_dir = _run(root, run_id, lr=lr, dim=8, losses=[(3.0, 3.1)])
+        text = (run_dir / "metrics.csv").read_text()
+        (run_dir / "metrics.csv").write_text(
+            "".join(line for line in text.splitlines(True) if ",train," not in line)
+        )
+    legends = []
+    original = matplotlib.figure.Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        legends.append([t.get_text() for t in self.axes[0].get_legend().get_texts()])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "No artists with labels" warning
+        plot_comparison([root / "x", root / "y"], tmp_path / "v.png")
+    assert legends == [["training.lr=0.1", "training.lr=0.2"]]

@@ -113,7 +113,8 @@ def plot_runs(curves: Sequence[tuple[str | None, Path]], output: Path, title: st
         for i, (label, train, val, lr) in enumerate(loaded):
             color = f"C{i % 10}" if label is not None else None
             train_label = "train loss" if label is None else label
-            val_label = "validation loss" if label is None else None
+            # a run's name goes on its first line: validation only when it has no train rows
+            val_label = "validation loss" if label is None else (None if train[0] else label)
             if train[0]:
                 ax_loss.plot(*train, label=train_label, color=color, linewidth=1.0, alpha=0.8)
             if val[0]:
