@@ -201,3 +201,10 @@ def test_a_run_with_validation_rows_only_is_named_in_the_legend(tmp_path, monkey
         warnings.simplefilter("error")  # no "No artists with labels" warning
         plot_comparison([root / "x", root / "y"], tmp_path / "v.png")
     assert legends == [["training.lr=0.1", "training.lr=0.2"]]
+
+
+def test_runs_that_no_run_matches(root, capsys):
+    assert main(["runs", str(root), "--where", "training.lr>1"]) == 0
+    assert capsys.readouterr().out.strip() == f"no runs under {root} match --where / --status"
+    assert main(["runs", str(root), "--status", "running", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

@@ -164,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([i.to_dict(differing) for i in infos], indent=2, default=str))
         return 0
     if not infos:
-        print(f"no runs under {root}" + (" match" if args.where or args.status else ""))
+        filtered = args.where or args.status
+        print(f"no runs under {root}" + (" match --where / --status" if filtered else ""))
         return 0
     print(comparison_table(infos, differing))
     return 0
