@@ -5,13 +5,17 @@ complete line written with a single ``os.write`` on an ``O_APPEND`` descriptor, 
 killed run never leaves half a row; a partial last line left by an older writer is
 cut off when the file is opened again. A resumed run first cuts the file back to the
 rows its checkpoint had seen (those later steps are trained again), then appends.
+
+Other loggers (TensorBoard, MLflow, W&B: :mod:`hyso.core.train.loggers`) mirror the
+file: each row written is handed, as the same dict, to the listeners added with
+:meth:`CSVMetricsLogger.add_listener`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +43,12 @@ class CSVMetricsLogger(Callback):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.rows = 0
+        #: Last step of each split ("train", "val") the file held when it was opened,
+        #: before a resume cut it back: what a killed run had already logged.
+        self.logged_steps: dict[str, int] = {}
         self._keep_rows: int | None = None
         self._fd: int | None = None
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # -- callback hooks -------------------------------------------------------------
     def on_train_start(self, trainer: Trainer) -> None:
@@ -81,6 +89,12 @@ class CSVMetricsLogger(Callback):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._keep_rows = int(state.get("rows", 0))
 
+    def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener(row)`` after each row is written; ``row`` maps every column to
+        its value (None where empty). Adding the same listener again changes nothing."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
     # -- file handling --------------------------------------------------------------
     def open(self) -> None:
         """Open for appending: check or write the header, repair the tail, cut to resume."""
@@ -107,6 +121,10 @@ class CSVMetricsLogger(Callback):
         line = ",".join(_fmt(values.get(c)) for c in COLUMNS) + "\n"
         os.write(self._fd, line.encode())  # type: ignore[arg-type]
         self.rows += 1
+        if self._listeners:
+            row = {c: values.get(c) for c in COLUMNS}
+            for listener in self._listeners:
+                listener(row)
 
     def _repair(self, keep_rows: int | None) -> int:
         """Make the file end after a complete row; return its number of data rows."""
@@ -125,6 +143,7 @@ class CSVMetricsLogger(Callback):
         end = data.rfind(b"\n") + 1  # drop a partial last line
         body = data[len(prefix) : end]
         lines = body.count(b"\n")
+        self.logged_steps = _last_steps(body)
         if keep_rows is not None and keep_rows < lines:
             cut = len(prefix)
             for _ in range(keep_rows):
@@ -136,6 +155,17 @@ class CSVMetricsLogger(Callback):
                 f.flush()
                 os.fsync(f.fileno())
         return lines
+
+
+def _last_steps(body: bytes) -> dict[str, int]:
+    """The largest step of each split among complete rows (step first, split third)."""
+    last: dict[str, int] = {}
+    for line in body.split(b"\n"):
+        cells = line.split(b",")
+        if len(cells) == len(COLUMNS) and cells[0].isdigit():
+            split = cells[2].decode("utf-8", "replace")
+            last[split] = max(last.get(split, 0), int(cells[0]))
+    return last
 
 
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The one writer of a run's ``manifest.json``: started, finished, results added.
+"""The one writer of a run's ``manifest.json``: started, finished, results added,
+and where the run's loggers (TensorBoard, MLflow, W&B) send its rows.
 
 A :class:`RunRecord` holds the manifest in memory and writes it (atomically, through
 hyso-storage) when the run starts, when it ends and when a caller adds results after
@@ -102,6 +103,25 @@ class RunRecord:
         manifest.results.update(results)
         for key, value in (if_missing or {}).items():
             manifest.results.setdefault(key, value)
+        self._write(manifest)
+
+    def logger_destination(self, name: str) -> dict[str, Any] | None:
+        """Where logger ``name`` sent this run's rows before (a resumed run), or None."""
+        manifest = self.manifest
+        if manifest is None and self.run_paths.manifest_path.exists():
+            manifest = load_manifest(self.run_paths.manifest_path)
+        loggers = (manifest.extra.get("loggers") if manifest is not None else None) or {}
+        found = loggers.get(name)
+        return dict(found) if isinstance(found, Mapping) else None
+
+    def record_logger(self, name: str, destination: Mapping[str, Any]) -> None:
+        """Record in ``extra.loggers.<name>`` where logger ``name`` sends the rows (its
+        TensorBoard log dir, MLflow run id, W&B run path)."""
+        manifest = self.manifest or load_manifest(self.run_paths.manifest_path)
+        loggers = manifest.extra.get("loggers")
+        if not isinstance(loggers, dict):
+            loggers = manifest.extra["loggers"] = {}
+        loggers[name] = dict(destination)
         self._write(manifest)
 
     def _current(self, config: Any, trainer_info: Mapping[str, Any]) -> Manifest:

@@ -27,6 +27,7 @@ _PRECISIONS = ("fp32", "bf16", "fp16")
 _INTERVALS = ("epoch", "step")
 _NAN_POLICIES = ("error", "skip")
 _STRATEGIES = ("auto", "ddp", "fsdp")
+_LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +78,8 @@ class TrainingSettings:
     """Multi-process wrapping under torchrun: ``auto`` or ``ddp`` (``fsdp``: not yet)."""
     dist_timeout_s: float = 300.0
     """Seconds a process waits for its peers before the launch fails."""
+    loggers: tuple[str, ...] = ("csv",)
+    """Where rows go: ``csv`` (metrics.csv, always) plus ``tensorboard``, ``mlflow``, ``wandb``."""
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Keys of your own, unchecked (``training.extra.my_key``); every other key is checked."""
 
@@ -110,6 +113,8 @@ class TrainingSettings:
             _fail("device", "a string such as 'cpu' or 'cuda'", self.device)
         if not isinstance(self.progress_bar, bool):
             _fail("progress_bar", "true or false", self.progress_bar)
+        _check_loggers(self.loggers)
+        object.__setattr__(self, "loggers", tuple(self.loggers))
         if not isinstance(self.extra, Mapping):
             _fail("extra", "a mapping of your own keys", self.extra)
         object.__setattr__(self, "extra", dict(self.extra))
@@ -118,6 +123,7 @@ class TrainingSettings:
         """Plain data (``betas`` as a list)."""
         data = dataclasses.asdict(self)
         data["betas"] = list(self.betas)
+        data["loggers"] = list(self.loggers)
         return data
 
 
@@ -232,6 +238,20 @@ def _check_number(name: str, value: Any, *, positive: bool = False, optional: bo
             " or null" if optional else ""
         )
         _fail(name, kind, value)
+
+
+def _check_loggers(value: Any) -> None:
+    """A list of distinct names from ``_LOGGERS`` that includes ``csv``."""
+    expected = f"a list of distinct names from {list(_LOGGERS)} including 'csv'"
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        _fail("loggers", expected, value)
+    unknown = [v for v in value if v not in _LOGGERS]
+    if unknown:
+        _fail(
+            "loggers", f"{expected} (unknown: {unknown}{closest_key(unknown[0], _LOGGERS)})", value
+        )
+    if len(set(value)) != len(value) or "csv" not in value:
+        _fail("loggers", f"{expected} (metrics.csv is the run's record)", value)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -545,6 +545,10 @@ class Trainer:
         if rank0 and self.settings.progress_bar and not _has(user, ProgressBar):
             cbs.append(ProgressBar())
         cbs.extend(user)
+        if rank0 and len(self.settings.loggers) > 1:  # beside csv: TensorBoard, MLflow, W&B
+            from hyso.core.train.loggers import build_loggers
+
+            cbs.extend(build_loggers(self.settings.loggers, user))
         if self.checkpoint_manager is not None and not _has(user, CheckpointCallback):
             cbs.append(CheckpointCallback(self.checkpoint_manager))
         return cbs

@@ -1,5 +1,7 @@
 """``hyso sweep CONFIG [key=value ...]``: train each point of the config's ``sweep:``
-section in turn (one run folder each) and print a comparison table.
+section in turn (one run folder each) and end with their comparison: a table of the
+hyperparameters that differ beside the final metrics, and one plot of every point's
+curves (``hyso runs`` and ``hyso plot`` over the sweep's runs).
 
 A point that fails (a model its settings cannot build, a loss that turns NaN) does not
 stop the others: its row says why, and the exit status is 1 when any point failed.
@@ -10,10 +12,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from hyso.core.train.commands._common import CliError, format_float
-from hyso.core.train.commands.runs import format_table
+from hyso.core.train.commands.runs import differing_keys, format_hparam, format_table, read_run
 from hyso.core.train.commands.train import TrainOutcome, load_cli_config, train_from_config
 from hyso.core.train.errors import NonFiniteLossError
 from hyso.core.train.run_config import load_run_config
@@ -22,6 +25,10 @@ __all__ = ["register", "run", "sweep_points"]
 
 _RUN_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 HEADERS = ("point", "label", "best val loss", "val bpb", "steps", "time", "run folder", "status")
+#: Final metrics the comparison adds after the differing hyperparameters.
+_LOSS_HEADERS = ("train loss", "val loss")
+#: File name of the comparison plot, in the first point's artifacts/ (or --plot).
+PLOT_FILE = "sweep.png"
 EXIT_SOME_FAILED = 1
 # Errors that fail one point and leave the others to run (as the CLI reports them).
 _POINT_ERRORS = (ValueError, OSError, NonFiniteLossError)
@@ -39,6 +46,13 @@ def register(sub: Any) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="overrides for every point")
     p.add_argument("--runs-root", default=None, help="folder for run folders (default: runs)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        default=None,
+        help=f"where the comparison plot goes (default: {PLOT_FILE} in the first point's "
+        "artifacts/ folder)",
+    )
     p.set_defaults(func=run)
 
 
@@ -53,6 +67,8 @@ def sweep_points(cfg: Any) -> list[tuple[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "plot", None) and not str(args.plot).lower().endswith(".png"):
+        raise CliError(f"--plot {args.plot} must end in .png")
     cfg = load_cli_config(args.config, args.overrides)
     if "sweep" not in (cfg.to_dict() if hasattr(cfg, "to_dict") else cfg):
         raise CliError(f"{args.config} has no sweep: section (use hyso train for one run)")
@@ -79,11 +95,47 @@ def run(args: argparse.Namespace) -> int:
             rows.append((str(i), label, "-", "-", "-", "-", "-", f"failed: {message[:80]}"))
             continue
         rows.append(_row(i, label, outcome))
-    print(format_table(HEADERS, rows))
+    print(_comparison(rows))
+    _plot(rows, getattr(args, "plot", None))
     if failed:
         print(f"hyso sweep: {failed} of {len(points)} points failed", file=sys.stderr)
         return EXIT_SOME_FAILED
     return 0
+
+
+def _comparison(rows: list[tuple[str, ...]]) -> str:
+    """The sweep's table with, after the label, the hyperparameters that differ between
+    its runs and their last train and validation loss."""
+    folders = [row[6] for row in rows]
+    infos = {f: read_run(Path(f)) for f in folders if f != "-"}
+    differing = differing_keys([info.hyperparameters for info in infos.values()])
+    headers = [*HEADERS[:2], *differing, *_LOSS_HEADERS, *HEADERS[2:]]
+    table = []
+    for row in rows:
+        info = infos.get(row[6])
+        extra = ["-"] * (len(differing) + len(_LOSS_HEADERS))
+        if info is not None:
+            extra = [format_hparam(info.hyperparameters.get(k, "-")) for k in differing] + [
+                format_float(info.metrics.get(k)) for k in ("train_loss", "val_loss")
+            ]
+        table.append((*row[:2], *extra, *row[2:]))
+    return format_table(headers, table)
+
+
+def _plot(rows: list[tuple[str, ...]], output: str | None) -> None:
+    """Overlay the trained points' curves in one PNG; say where (or why not) on stderr."""
+    from hyso.core.train.commands.plot import plot_comparison
+
+    folders = [Path(row[6]) for row in rows if row[6] != "-"]
+    if not folders:
+        return
+    path = Path(output) if output else folders[0] / "artifacts" / PLOT_FILE
+    try:
+        plot_comparison(folders, path, title=f"sweep of {len(folders)} points")
+    except CliError as exc:  # no matplotlib, or no finite loss to draw
+        print(f"hyso sweep: no comparison plot: {exc}", file=sys.stderr)
+        return
+    print(f"hyso sweep: comparison plot {path}", file=sys.stderr)
 
 
 def _row(i: int, label: str, o: TrainOutcome) -> tuple[str, ...]:
