@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import TransformerConfig
 from .layers import (
@@ -156,6 +157,20 @@ class HysoModel(nn.Module):
         if embed_norm is not None:
             x = embed_norm(x)
         x = self.emb_dropout(x)
+        if self._checkpointing(cache):
+            for block in blocks:
+                # Non-reentrant: keeps only the block's input, recomputes the rest in
+                # backward with the same RNG state (dropout draws the same masks).
+                x = checkpoint(
+                    block,
+                    x,
+                    use_reentrant=False,
+                    attn_mask=attn_mask,
+                    is_causal=is_causal,
+                    memory=memory,
+                    memory_mask=memory_mask,
+                )
+            return x
         for i, block in enumerate(blocks):
             x = block(
                 x,
@@ -166,6 +181,15 @@ class HysoModel(nn.Module):
                 memory_mask=memory_mask,
             )
         return x
+
+    def _checkpointing(self, cache: Cache | None) -> bool:
+        """Whether blocks recompute in backward: asked for, training, grad on, no cache."""
+        return (
+            self.config.activation_checkpointing
+            and self.training
+            and cache is None
+            and torch.is_grad_enabled()
+        )
 
     def _body_fn(self, name: str, cache: Cache | None) -> Callable[..., torch.Tensor]:
         """The method ``name``; its compiled version (``compile=True``) without a cache.
