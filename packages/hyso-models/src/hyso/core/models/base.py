@@ -37,8 +37,9 @@ class HysoModel(nn.Module):
     """Base of the three families. Subclasses set ``config_class`` and build their layers.
 
     Construct from keywords (``HysoDecoderOnly(dim=256, num_layers=4, vocab_size=8192)``),
-    from a config (dataclass or mapping), or both (keywords win). ``compile=True``
-    compiles ``forward`` with ``torch.compile`` (opt-in; the first call is slow).
+    from a config (dataclass or mapping), or both (keywords win). ``compile=True`` (or
+    :meth:`compile` later) compiles the network with ``torch.compile`` (opt-in; the first
+    call is slow).
     """
 
     config_class: ClassVar[type[TransformerConfig]] = TransformerConfig
@@ -214,10 +215,21 @@ class HysoModel(nn.Module):
                 nn.init.normal_(param, mean=0.0, std=std / math.sqrt(2 * num_layers))
         if self.config.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
-        # Compile the network bodies only: the input checks stay eager (no graph breaks).
-        self._compiled: dict[str, Callable[..., torch.Tensor]] = {
-            name: torch.compile(getattr(self, name))
-            for name in (self._compiled_methods if self._compile else ())
+        self._compiled: dict[str, Callable[..., torch.Tensor]] = {}
+        if self._compile:
+            self.compile()
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile the model in place with ``torch.compile(..., *args, **kwargs)``.
+
+        Like ``nn.Module.compile`` (the state dict keeps its keys), but only the network
+        bodies are compiled: the input checks stay eager (no graph breaks), and so do
+        calls with a cache, whose positions change every step.
+        """
+        self._compile = True
+        self._compiled = {
+            name: torch.compile(getattr(self, name), *args, **kwargs)
+            for name in self._compiled_methods
         }
 
     def _check_ids(self, ids: Any, name: str, max_len: int | None = None) -> torch.Tensor:
