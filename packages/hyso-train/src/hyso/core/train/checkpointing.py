@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hyso.core.train.callbacks import Callback
+from hyso.core.train.errors import TrainingConfigError
+from hyso.core.train.fsdp import is_sharded
 
 if TYPE_CHECKING:
     from hyso.core.storage import CheckpointManager
@@ -53,6 +55,11 @@ class CheckpointCallback(Callback):
 
     def save(self, trainer: Trainer, metrics: Mapping[str, Any]) -> Path | None:
         """Save now (rank 0); returns the checkpoint path (``None`` on other ranks)."""
+        if is_sharded(trainer.model):
+            raise TrainingConfigError(
+                "strategy fsdp cannot write checkpoints through CheckpointManager.save: "
+                "its parameters are sharded over the processes"
+            )
         extra = {"trainer": trainer.state_dict()}
         if not trainer.is_rank_zero:
             return None

@@ -1,0 +1,160 @@
+"""``training.strategy: fsdp`` on two CPU processes (gloo), launched by torchrun.
+
+The worker trains a tiny decoder-only model for 20 optimizer steps (2 micro-batches
+each, gradients clipped) under DDP or FSDP from the same seed and data, then writes its
+final weights (gathered whole) and what its rank holds of parameters and optimizer
+state, measured from the local shards. Its validation set gives rank 0 one batch more
+than rank 1, which a sharded forward (a collective) must survive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from hyso.core.models import HysoDecoderOnly, HysoEncoderDecoder, HysoEncoderOnly
+from hyso.core.train import TrainingConfigError, resolve_settings
+from hyso.core.train.fsdp import block_modules, lockstep_batches
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, sys
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+    from hyso.core.models import HysoDecoderOnly
+    from hyso.core.storage import set_global_seed
+    from hyso.core.train import Callback, Trainer, destroy_distributed, init_distributed
+    from hyso.core.train.fsdp import local_state_bytes
+
+    out_dir, strategy, fail_rank, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    init_distributed("cpu", timeout_s=60)
+    rank = int(os.environ.get("RANK", "0"))
+    set_global_seed(3)
+    model = HysoDecoderOnly(vocab_size=41, dim=32, num_layers=2, num_heads=2, max_seq_len=12)
+    full_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(0, 41, (160, 9), generator=g)  # 80 rows a rank: 40 micro-batches of 2
+    train = DataLoader(TensorDataset(ids[:, :-1], ids[:, 1:]), batch_size=2, shuffle=True)
+    val_ids = torch.randint(0, 41, (7, 9), generator=g)  # 4 rows on rank 0, 3 on rank 1
+    val = DataLoader(TensorDataset(val_ids[:, :-1], val_ids[:, 1:]), batch_size=1)
+    # lr 1e-3: the two strategies sum the gradient norm in different orders, and at
+    # 1e-2 AdamW grows that rounding (1e-7) to 1e-3 in 40 clipped steps.
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    class FailAt(Callback):
+        def on_step_start(self, trainer):
+            if trainer.global_step == 2 and rank == fail_rank:
+                raise RuntimeError(f"rank {rank} fails on purpose")
+
+    trainer = Trainer(model, opt, callbacks=[FailAt()], progress_bar=False, grad_accum_steps=2,
+                      max_grad_norm=0.5, log_every=1, seed=9, dist_timeout_s=60,
+                      strategy=strategy, mixed_precision=extra if extra != "none" else None)
+    trainer.fit(train, val, epochs=1)
+    held = local_state_bytes(model, opt)
+    state_bytes = held
+    if strategy == "fsdp":
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions, get_model_state_dict)
+        weights = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
+    else:
+        weights = model.state_dict()
+    full_opt = full_bytes * 2  # AdamW: two moments the size of the parameters
+    with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+        json.dump({"held": held, "full": full_bytes + full_opt,
+                   "val_loss": trainer.history[-1]["val_loss"],
+                   "param_dtype": str(next(model.parameters()).dtype)}, f)
+    if rank == 0:
+        torch.save({k: v.detach().clone() for k, v in weights.items()},
+                   os.path.join(out_dir, "final.pt"))
+    destroy_distributed(sync=True)
+    """
+)
+
+
+def _launch(tmp: Path, strategy: str, fail_rank: int = -1, extra: str = "none"):
+    out = tmp / strategy / extra
+    out.mkdir(parents=True)
+    script = tmp / "worker.py"
+    script.write_text(WORKER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    proc = subprocess.run(
+        [*cmd, str(script), str(out), strategy, str(fail_rank), extra],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return proc, out
+
+
+@pytest.mark.timeout(600)
+def test_fsdp_equals_ddp_and_each_rank_holds_half(tmp_path) -> None:
+    ddp, ddp_out = _launch(tmp_path, "ddp")
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    fsdp, fsdp_out = _launch(tmp_path, "fsdp")
+    assert fsdp.returncode == 0, fsdp.stderr[-3000:]
+    a = torch.load(ddp_out / "final.pt", weights_only=True)
+    b = torch.load(fsdp_out / "final.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-5, msg=key)
+    ranks = [json.loads((fsdp_out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    replicas = [json.loads((ddp_out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    full = ranks[0]["full"]
+    for held in (r["held"] for r in ranks):
+        assert 0.45 * full <= held <= 0.56 * full, (held, full)
+    for held in (r["held"] for r in replicas):  # a replica holds it all (+ AdamW's steps)
+        assert full <= held <= 1.01 * full
+    assert abs(ranks[0]["val_loss"] - replicas[0]["val_loss"]) < 1e-5
+
+
+@pytest.mark.timeout(300)
+def test_a_failing_rank_fails_the_fsdp_launch(tmp_path) -> None:
+    proc, out = _launch(tmp_path, "fsdp", fail_rank=1)
+    assert proc.returncode != 0
+    assert "rank 1 fails on purpose" in proc.stderr
+    assert not (out / "final.pt").exists()
+
+
+@pytest.mark.timeout(300)
+def test_bf16_mixed_precision_keeps_fp32_shards_and_stays_near_fp32(tmp_path) -> None:
+    fp32, fp32_out = _launch(tmp_path, "fsdp")
+    assert fp32.returncode == 0, fp32.stderr[-3000:]
+    bf16, bf16_out = _launch(tmp_path, "fsdp", extra="bf16")
+    assert bf16.returncode == 0, bf16.stderr[-3000:]
+    ranks = [json.loads((out / "rank0.json").read_text()) for out in (fp32_out, bf16_out)]
+    assert [r["param_dtype"] for r in ranks] == ["torch.float32"] * 2
+    assert abs(ranks[0]["val_loss"] - ranks[1]["val_loss"]) < 2e-2
+    a = torch.load(fp32_out / "final.pt", weights_only=True)
+    b = torch.load(bf16_out / "final.pt", weights_only=True)
+    diffs = [float((a[k] - b[k]).abs().max()) for k in a]
+    assert 0 < max(diffs) < 5e-3  # computed in bf16 (not bit-equal), yet close
+
+
+def test_blocks_of_every_family_are_the_sharded_units() -> None:
+    common = {"vocab_size": 31, "dim": 16, "num_layers": 2, "num_heads": 2, "max_seq_len": 8}
+    dec = HysoDecoderOnly(**common)
+    assert block_modules(dec) == list(dec.blocks)
+    enc = HysoEncoderOnly(**common, pos_encoding="learned")
+    assert block_modules(enc) == list(enc.blocks)
+    encdec = HysoEncoderDecoder(**common, pos_encoding="relative")
+    assert block_modules(encdec) == [*encdec.encoder_blocks, *encdec.decoder_blocks]
+
+
+def test_lockstep_without_a_group_counts_every_batch() -> None:
+    assert list(lockstep_batches([1, 2], None)) == [(1, True), (2, True)]
+
+
+def test_mixed_precision_needs_fsdp_and_a_known_dtype() -> None:
+    with pytest.raises(TrainingConfigError, match=r"training\.mixed_precision"):
+        resolve_settings({"training": {"mixed_precision": "bf16"}})
+    with pytest.raises(TrainingConfigError, match=r"training\.mixed_precision.*'fp8'"):
+        resolve_settings({"training": {"strategy": "fsdp", "mixed_precision": "fp8"}})
+    assert resolve_settings(strategy="fsdp", mixed_precision="bf16").mixed_precision == "bf16"
