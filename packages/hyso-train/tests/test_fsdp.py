@@ -29,11 +29,12 @@ WORKER = textwrap.dedent(
     import torch
     from torch.utils.data import DataLoader, TensorDataset
     from hyso.core.models import HysoDecoderOnly
-    from hyso.core.storage import set_global_seed
+    from hyso.core.storage import CheckpointConfig, CheckpointManager, set_global_seed
     from hyso.core.train import Callback, Trainer, destroy_distributed, init_distributed
     from hyso.core.train.fsdp import local_state_bytes
 
     out_dir, strategy, fail_rank, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    ckpt_dir, epochs = sys.argv[5], int(sys.argv[6])
     init_distributed("cpu", timeout_s=60)
     rank = int(os.environ.get("RANK", "0"))
     set_global_seed(3)
@@ -53,10 +54,14 @@ WORKER = textwrap.dedent(
             if trainer.global_step == 2 and rank == fail_rank:
                 raise RuntimeError(f"rank {rank} fails on purpose")
 
+    manager = None
+    if ckpt_dir != "none":
+        manager = CheckpointManager(CheckpointConfig.from_dir(directory=ckpt_dir))
     trainer = Trainer(model, opt, callbacks=[FailAt()], progress_bar=False, grad_accum_steps=2,
                       max_grad_norm=0.5, log_every=1, seed=9, dist_timeout_s=60,
-                      strategy=strategy, mixed_precision=extra if extra != "none" else None)
-    trainer.fit(train, val, epochs=1)
+                      strategy=strategy, mixed_precision=extra if extra == "bf16" else None,
+                      checkpoint_manager=manager, save_every=7)
+    trainer.fit(train, val, epochs=epochs, resume="latest" if extra == "resume" else None)
     held = local_state_bytes(model, opt)
     state_bytes = held
     if strategy == "fsdp":
@@ -78,14 +83,22 @@ WORKER = textwrap.dedent(
 )
 
 
-def _launch(tmp: Path, strategy: str, fail_rank: int = -1, extra: str = "none"):
-    out = tmp / strategy / extra
+def _launch(
+    tmp: Path,
+    strategy: str,
+    fail_rank: int = -1,
+    extra: str = "none",
+    ckpt_dir: Path | None = None,
+    epochs: int = 1,
+):
+    out = tmp / strategy / f"{extra}-{epochs}"
     out.mkdir(parents=True)
     script = tmp / "worker.py"
     script.write_text(WORKER)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    args = [str(out), strategy, str(fail_rank), extra, str(ckpt_dir or "none"), str(epochs)]
     proc = subprocess.run(
-        [*cmd, str(script), str(out), strategy, str(fail_rank), extra],
+        [*cmd, str(script), *args],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
@@ -136,6 +149,38 @@ def test_bf16_mixed_precision_keeps_fp32_shards_and_stays_near_fp32(tmp_path) ->
     b = torch.load(bf16_out / "final.pt", weights_only=True)
     diffs = [float((a[k] - b[k]).abs().max()) for k in a]
     assert 0 < max(diffs) < 5e-3  # computed in bf16 (not bit-equal), yet close
+
+
+@pytest.mark.timeout(600)
+def test_sharded_checkpoints_resume_and_export_to_one_folder(tmp_path) -> None:
+    ckpts = tmp_path / "ckpts"
+    first, _ = _launch(tmp_path, "fsdp", extra="ckpt", ckpt_dir=ckpts)
+    assert first.returncode == 0, first.stderr[-3000:]
+    names = sorted(n for n in os.listdir(ckpts) if n.endswith(".dcp"))
+    assert names[-1].endswith("-e0-s20.dcp") and (ckpts / f"{names[-1]}.json").is_file()
+    assert len(list((ckpts / names[-1]).glob("*.distcp"))) == 2  # one shard a rank
+    resumed, resumed_out = _launch(tmp_path, "fsdp", extra="resume", ckpt_dir=ckpts, epochs=2)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole, whole_out = _launch(tmp_path, "fsdp", epochs=2)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    final = torch.load(whole_out / "final.pt", weights_only=True)
+    again = torch.load(resumed_out / "final.pt", weights_only=True)
+    for key in final:  # an interrupted run continues to the same weights
+        torch.testing.assert_close(again[key], final[key], rtol=0, atol=0, msg=key)
+    # 2 -> 1: the latest sharded checkpoint loads in this process, into a whole model,
+    # and leaves as one save_pretrained folder.
+    from hyso.core.storage import CheckpointConfig, CheckpointManager
+
+    model = HysoDecoderOnly(vocab_size=41, dim=32, num_layers=2, num_heads=2, max_seq_len=12)
+    manager = CheckpointManager(CheckpointConfig.from_dir(directory=ckpts))
+    latest = manager.load_latest()
+    assert latest.step == 40 and latest.sharded
+    manager.restore_objects(latest, model, restore_rng=False)
+    for key, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, final[key], rtol=0, atol=0, msg=key)
+    exported = HysoDecoderOnly.from_pretrained(model.save_pretrained(tmp_path / "export"))
+    for key, tensor in exported.state_dict().items():
+        assert torch.equal(tensor, final[key]), key
 
 
 def test_blocks_of_every_family_are_the_sharded_units() -> None:
