@@ -177,13 +177,16 @@ def load_extra(path: Path, record: Mapping[str, Any]) -> dict[str, Any]:
 
 def load_sharded_states(path: Path, model: torch.nn.Module, optimizer: Any = None) -> None:
     """Load the model (and optimizer) states of ``path`` into the objects given, each
-    rank reading what its shards need: any world size, sharded or not."""
+    rank reading what its shards need: any world size, sharded or not. A model that is
+    not sharded loads on its own, even where a process group exists."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_state_dict
 
     states = _states(model, optimizer)
+    # A whole model reads every shard itself: no collective, so one rank may load alone.
+    alone = _no_dist() or not any(hasattr(p, "to_local") for p in model.parameters())
     with _single_process_quiet():
-        dcp.load(states, checkpoint_id=str(path), no_dist=_no_dist())
+        dcp.load(states, checkpoint_id=str(path), no_dist=alone)
     if optimizer is None:
         set_model_state_dict(model, states["model"])
     else:

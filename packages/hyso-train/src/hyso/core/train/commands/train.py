@@ -26,6 +26,7 @@ from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
 from hyso.core.train.data.corpus import CorpusError
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
 from hyso.core.train.distributed import DistContext
+from hyso.core.train.fsdp import is_sharded
 from hyso.core.train.redact import redact_env
 from hyso.core.train.run_config import RunConfig, load_run_config
 from hyso.core.train.settings import TrainingSettings, resolve_settings
@@ -274,6 +275,8 @@ def train_from_config(
     if not dist.is_rank_zero:
         outcome.extra["rank"] = dist.rank
         return outcome
+    if is_sharded(parts.model):  # rank 0 evaluates alone: a whole model, from the checkpoint
+        parts.model = build_model(settings.model, prepared.tokenizer.vocab_size)
     bpb_bytes = _evaluate_best(trainer, parts, prepared, outcome, prompt, sample_tokens)
     tokens_seen = (
         fitted.steps
