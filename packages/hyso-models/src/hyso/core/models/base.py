@@ -193,11 +193,12 @@ class HysoModel(nn.Module):
         )
 
     def _body_fn(self, name: str, cache: Cache | None) -> Callable[..., torch.Tensor]:
-        """The method ``name``; its compiled version (``compile=True``) without a cache.
+        """The method ``name``, or its compiled version (``compile=True``).
 
-        Cached calls stay eager: their positions change every step.
+        Calls with a cache use a version compiled with dynamic shapes: the cache length
+        and the positions change every decoding step.
         """
-        compiled = self._compiled.get(name) if cache is None else None
+        compiled = (self._compiled if cache is None else self._compiled_cached).get(name)
         return compiled or getattr(self, name)
 
     def _finish_init(self, num_layers: int) -> None:
@@ -216,6 +217,7 @@ class HysoModel(nn.Module):
         if self.config.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
         self._compiled: dict[str, Callable[..., torch.Tensor]] = {}
+        self._compiled_cached: dict[str, Callable[..., torch.Tensor]] = {}
         if self._compile:
             self.compile()
 
@@ -223,12 +225,18 @@ class HysoModel(nn.Module):
         """Compile the model in place with ``torch.compile(..., *args, **kwargs)``.
 
         Like ``nn.Module.compile`` (the state dict keeps its keys), but only the network
-        bodies are compiled: the input checks stay eager (no graph breaks), and so do
-        calls with a cache, whose positions change every step.
+        bodies are compiled: the input checks stay eager (no graph breaks). Cached
+        decoding gets its own version with ``dynamic=True``, so the growing cache does not
+        recompile every step. Compiling happens at the first call of each.
         """
         self._compile = True
         self._compiled = {
             name: torch.compile(getattr(self, name), *args, **kwargs)
+            for name in self._compiled_methods
+        }
+        cached = {**kwargs, "dynamic": True}
+        self._compiled_cached = {
+            name: torch.compile(getattr(self, name), *args, **cached)
             for name in self._compiled_methods
         }
 
