@@ -183,6 +183,67 @@ def test_sharded_checkpoints_resume_and_export_to_one_folder(tmp_path) -> None:
         assert torch.equal(tensor, final[key]), key
 
 
+# The encoder (learned positions) and the encoder-decoder (relative position bias)
+# share position parameters between every block and the root: FSDP must still give
+# DDP's weights. Each rank reads its own batches; 3 clipped AdamW steps.
+FAMILIES_WORKER = """
+import sys, torch, torch.distributed as dist
+from hyso.core.models import HysoEncoderOnly, HysoEncoderDecoder
+from hyso.core.train.fsdp import shard_model, clip_grad_norm
+from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+out = {}
+FAMILIES = (
+    ("enc", HysoEncoderOnly, {"pos_encoding": "learned"}),
+    ("encdec", HysoEncoderDecoder, {"pos_encoding": "relative"}),
+)
+for name, cls, extra in FAMILIES:
+    for strategy in ("ddp", "fsdp"):
+        torch.manual_seed(0)
+        m = cls(vocab_size=31, dim=32, num_layers=2, num_heads=2, max_seq_len=16, **extra)
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+        if strategy == "fsdp":
+            shard_model(m, opt); model = m
+        else:
+            model = torch.nn.parallel.DistributedDataParallel(m)
+        g = torch.Generator().manual_seed(rank)
+        for _ in range(3):
+            ids = torch.randint(0, 31, (2, 8), generator=g)
+            logits = model(ids, ids) if name == "encdec" else model(ids)
+            logits.logsumexp(-1).mean().backward()
+            clip_grad_norm(list(m.parameters()), 0.5)
+            opt.step()
+            opt.zero_grad()
+        whole = StateDictOptions(full_state_dict=True)
+        sd = get_model_state_dict(m, options=whole) if strategy == "fsdp" else m.state_dict()
+        out[(name, strategy)] = {k: v.detach().clone() for k, v in sd.items()}
+    a, b = out[(name, "ddp")], out[(name, "fsdp")]
+    if rank == 0:
+        print(name, max((a[k] - b[k]).abs().max().item() for k in a))
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.timeout(300)
+def test_encoder_families_with_shared_positions_equal_ddp(tmp_path) -> None:
+    script = tmp_path / "families.py"
+    script.write_text(FAMILIES_WORKER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    proc = subprocess.run(
+        [*cmd, str(script)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    diffs = dict(line.split() for line in proc.stdout.splitlines() if line.startswith("enc"))
+    assert set(diffs) == {"enc", "encdec"}
+    assert all(float(d) < 1e-6 for d in diffs.values()), diffs
+
+
 def test_blocks_of_every_family_are_the_sharded_units() -> None:
     common = {"vocab_size": 31, "dim": 16, "num_layers": 2, "num_heads": 2, "max_seq_len": 8}
     dec = HysoDecoderOnly(**common)
