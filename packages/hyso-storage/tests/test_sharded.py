@@ -115,7 +115,7 @@ def test_rotation_removes_old_folders_and_keeps_the_best(tmp_path) -> None:
 
 WORKER = textwrap.dedent(
     """
-    import sys
+    import os, sys
     import torch
     import torch.distributed as dist
     from torch.distributed.checkpoint.state_dict import (
@@ -145,7 +145,10 @@ WORKER = textwrap.dedent(
     if dist.get_rank() == 0:
         torch.save(states, out)
     dist.barrier()
-    dist.destroy_process_group()
+    # Leave without tearing gloo down: a peer closing its sockets while the other still
+    # finishes the barrier can abort that one ("terminate called"), which is not what
+    # this test is about.
+    os._exit(0)
     """
 )
 
