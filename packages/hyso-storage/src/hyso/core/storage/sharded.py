@@ -39,9 +39,16 @@ __all__ = [
     "EXTRA_NAME",
     "SHARDED_SUFFIX",
     "STAGING_SUFFIX",
+    "barrier",
+    "broadcast",
     "files_digest",
     "is_sharded_path",
+    "load_extra",
     "load_sharded_states",
+    "rank_and_world",
+    "remove_tree",
+    "staging_path",
+    "verify_sharded",
     "write_sharded",
 ]
 

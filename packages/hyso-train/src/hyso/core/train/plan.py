@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["MemoryPlan", "ModelCounts", "count_model", "plan_memory"]
+__all__ = ["GIB", "MemoryPlan", "ModelCounts", "count_model", "plan_memory"]
 
 GIB = 1024**3
 
@@ -179,12 +179,3 @@ def plan_memory(counts: ModelCounts, gpus: int, *, overhead: int = 0) -> list[Me
             )
         )
     return rows
-
-
-def as_row(plan: MemoryPlan) -> dict[str, Any]:
-    """A plan as plain data (GiB), for printing or JSON."""
-    data = dataclasses.asdict(plan)
-    for key in ("params", "grads", "optimizer", "activations", "transient", "overhead"):
-        data[key] = data[key] / GIB
-    data["total"] = plan.total / GIB
-    return data
