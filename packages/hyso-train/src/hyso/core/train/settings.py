@@ -114,7 +114,8 @@ class TrainingSettings:
         if self.mixed_precision is not None:
             _check_choice("mixed_precision", self.mixed_precision, _MIXED_PRECISIONS)
             if self.strategy != "fsdp":
-                _fail("mixed_precision", "null unless training.strategy is 'fsdp'", "bf16")
+                needs = f"null unless training.strategy is 'fsdp' (it is {self.strategy!r})"
+                _fail("mixed_precision", needs, self.mixed_precision)
         if not isinstance(self.compile, bool):
             _fail("compile", "true or false", self.compile)
         if self.device is not None and not isinstance(self.device, str):
