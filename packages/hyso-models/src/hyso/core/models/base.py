@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import TransformerConfig
 from .layers import (
@@ -36,8 +37,9 @@ class HysoModel(nn.Module):
     """Base of the three families. Subclasses set ``config_class`` and build their layers.
 
     Construct from keywords (``HysoDecoderOnly(dim=256, num_layers=4, vocab_size=8192)``),
-    from a config (dataclass or mapping), or both (keywords win). ``compile=True``
-    compiles ``forward`` with ``torch.compile`` (opt-in; the first call is slow).
+    from a config (dataclass or mapping), or both (keywords win). ``compile=True`` (or
+    :meth:`compile` later) compiles the network with ``torch.compile`` (opt-in; the first
+    call is slow).
     """
 
     config_class: ClassVar[type[TransformerConfig]] = TransformerConfig
@@ -156,6 +158,20 @@ class HysoModel(nn.Module):
         if embed_norm is not None:
             x = embed_norm(x)
         x = self.emb_dropout(x)
+        if self._checkpointing(cache):
+            for block in blocks:
+                # Non-reentrant: keeps only the block's input, recomputes the rest in
+                # backward with the same RNG state (dropout draws the same masks).
+                x = checkpoint(
+                    block,
+                    x,
+                    use_reentrant=False,
+                    attn_mask=attn_mask,
+                    is_causal=is_causal,
+                    memory=memory,
+                    memory_mask=memory_mask,
+                )
+            return x
         for i, block in enumerate(blocks):
             x = block(
                 x,
@@ -167,12 +183,22 @@ class HysoModel(nn.Module):
             )
         return x
 
-    def _body_fn(self, name: str, cache: Cache | None) -> Callable[..., torch.Tensor]:
-        """The method ``name``; its compiled version (``compile=True``) without a cache.
+    def _checkpointing(self, cache: Cache | None) -> bool:
+        """Whether blocks recompute in backward: asked for, training, grad on, no cache."""
+        return (
+            self.config.activation_checkpointing
+            and self.training
+            and cache is None
+            and torch.is_grad_enabled()
+        )
 
-        Cached calls stay eager: their positions change every step.
+    def _body_fn(self, name: str, cache: Cache | None) -> Callable[..., torch.Tensor]:
+        """The method ``name``, or its compiled version (``compile=True``).
+
+        Calls with a cache use a version compiled with dynamic shapes: the cache length
+        and the positions change every decoding step.
         """
-        compiled = self._compiled.get(name) if cache is None else None
+        compiled = (self._compiled if cache is None else self._compiled_cached).get(name)
         return compiled or getattr(self, name)
 
     def _finish_init(self, num_layers: int) -> None:
@@ -190,10 +216,28 @@ class HysoModel(nn.Module):
                 nn.init.normal_(param, mean=0.0, std=std / math.sqrt(2 * num_layers))
         if self.config.tie_embeddings:
             self.lm_head.weight = self.tok_emb.weight
-        # Compile the network bodies only: the input checks stay eager (no graph breaks).
-        self._compiled: dict[str, Callable[..., torch.Tensor]] = {
-            name: torch.compile(getattr(self, name))
-            for name in (self._compiled_methods if self._compile else ())
+        self._compiled: dict[str, Callable[..., torch.Tensor]] = {}
+        self._compiled_cached: dict[str, Callable[..., torch.Tensor]] = {}
+        if self._compile:
+            self.compile()
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile the model in place with ``torch.compile(..., *args, **kwargs)``.
+
+        Like ``nn.Module.compile`` (the state dict keeps its keys), but only the network
+        bodies are compiled: the input checks stay eager (no graph breaks). Cached
+        decoding gets its own version with ``dynamic=True``, so the growing cache does not
+        recompile every step. Compiling happens at the first call of each.
+        """
+        self._compile = True
+        self._compiled = {
+            name: torch.compile(getattr(self, name), *args, **kwargs)
+            for name in self._compiled_methods
+        }
+        cached = {**kwargs, "dynamic": True}
+        self._compiled_cached = {
+            name: torch.compile(getattr(self, name), *args, **cached)
+            for name in self._compiled_methods
         }
 
     def _check_ids(self, ids: Any, name: str, max_len: int | None = None) -> torch.Tensor:

@@ -68,6 +68,8 @@ class TransformerConfig:
     ``"geglu"`` the gated tanh GELU and ``"dense_relu"`` the ReLU MLP (T5). ``attn_scale``
     multiplies the attention scores (default ``1 / sqrt(head_size)``; T5 uses 1).
     ``rel_buckets`` and ``rel_max_distance`` shape the ``"relative"`` position bias.
+    ``activation_checkpointing`` recomputes each block in the backward pass instead of
+    keeping its activations (training with gradients only; the results are unchanged).
 
     A subclass that sets its own ``family`` is registered under that name (see
     :func:`config_class_for`).
@@ -100,6 +102,7 @@ class TransformerConfig:
     attn_scale: float | None = None
     rel_buckets: int = 32
     rel_max_distance: int = 128
+    activation_checkpointing: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -167,7 +170,7 @@ class TransformerConfig:
                 raise ModelConfigError(f"{key} must be a positive number, got {value!r}")
             if not 0 < value < math.inf:  # also refuses NaN
                 raise ModelConfigError(f"{key} must be a positive finite number, got {value!r}")
-        for key in ("tie_embeddings", "bias", "qkv_bias", "embed_norm"):
+        for key in ("tie_embeddings", "bias", "qkv_bias", "embed_norm", "activation_checkpointing"):
             if not isinstance(getattr(self, key), bool):
                 raise ModelConfigError(f"{key} must be true or false, got {getattr(self, key)!r}")
 

@@ -5,6 +5,9 @@ record ``<payload>.json`` (SHA-256, size, epoch, step, metrics), both atomically
 The record is the commit point: a payload without one is an unfinished save and
 is removed by the next save. ``index.json`` summarises the kept checkpoints for
 readers; the records are the source of truth, so a lost index costs nothing.
+:meth:`CheckpointManager.save_sharded` writes ``ckpt-<seq>-e<epoch>-s<step>.dcp``,
+a folder in which every process writes its own shard (see :mod:`.sharded`), under
+the same record, rotation and ``latest``/``best`` rules.
 """
 
 from __future__ import annotations
@@ -38,6 +41,19 @@ from .errors import CheckpointCorruptError, CheckpointError
 from .jsonable import to_jsonable
 from .lock import FolderLock
 from .rng import capture_rng_state, restore_rng_state
+from .sharded import (
+    SHARDED_SUFFIX,
+    STAGING_SUFFIX,
+    broadcast,
+    files_digest,
+    is_sharded_path,
+    load_extra,
+    load_sharded_states,
+    rank_and_world,
+    remove_tree,
+    staging_path,
+    write_sharded,
+)
 from .state import apply_state, snapshot_to_cpu, unwrap_model
 
 __all__ = [
@@ -52,7 +68,7 @@ INDEX_FORMAT_VERSION = 1
 INDEX_NAME = "index.json"
 LOCK_NAME = ".writer.lock"
 _NAME_RE = re.compile(
-    r"^(?P<prefix>[A-Za-z0-9_]+)-(?P<seq>\d{6,})-e(?P<epoch>\d+)-s(?P<step>\d+)\.pt\Z"
+    r"^(?P<prefix>[A-Za-z0-9_]+)-(?P<seq>\d{6,})-e(?P<epoch>\d+)-s(?P<step>\d+)\.(?:pt|dcp)\Z"
 )
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_]+\Z")
 _log = logging.getLogger("hyso.core.storage.checkpoint")
@@ -127,6 +143,8 @@ class Checkpoint:
     sha256: str = ""
     format_version: int = CHECKPOINT_FORMAT_VERSION
     payload: dict[str, Any] = field(default_factory=dict, repr=False)
+    # A sharded folder: model and optimizer states are read by restore_objects.
+    sharded: bool = False
 
 
 class CheckpointManager:
@@ -177,32 +195,11 @@ class CheckpointManager:
         """
         self.wait()
         self._writer_lock.acquire()
-        epoch = _check_count(epoch, "epoch")
-        step = None if step is None else _check_count(step, "step")
-        metrics_d = to_jsonable(dict(metrics or {}), where="metrics")
-        if not isinstance(metrics_d, dict):
-            raise ValueError("metrics must be a mapping")
-        payload: dict[str, Any] = {
-            "format_version": CHECKPOINT_FORMAT_VERSION,
-            "epoch": epoch,
-            "step": step,
-            "metrics": metrics_d,
-            "extra": dict(extra or {}),
-            "created_at": datetime.now(timezone.utc).isoformat(),
-            "torch_version": str(torch.__version__),
-            "model": unwrap_model(model).state_dict(),
-            "optimizer": optimizer.state_dict() if optimizer is not None else None,
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "rng": capture_rng_state() if self.config.save_rng_state else None,
-        }
-        for key, where in (
-            ("model", "model state"),
-            ("extra", "extra"),
-            ("optimizer", "optimizer state"),
-            ("scheduler", "scheduler state"),
-            ("rng", "rng state"),
-        ):
-            check_safe_payload(payload[key], where)
+        payload = self._payload(epoch, step, metrics, extra, scheduler)
+        payload["model"] = unwrap_model(model).state_dict()
+        payload["optimizer"] = optimizer.state_dict() if optimizer is not None else None
+        check_safe_payload(payload["model"], "model state")
+        check_safe_payload(payload["optimizer"], "optimizer state")
         path = self._allocate_path(epoch, step)
         if blocking:
             self._commit(path, payload)
@@ -212,6 +209,55 @@ class CheckpointManager:
         snapshot = snapshot_to_cpu(payload, reuse=staging)
         self._staging = snapshot if self.config.keep_staging_buffers else None
         self._in_background(lambda: (self._commit(path, snapshot), self._rotate()))
+        return path
+
+    def save_sharded(
+        self,
+        epoch: int,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
+        *,
+        step: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Save a sharded checkpoint; call it on every process (a collective).
+
+        Each process writes its own shard of the model and optimizer states (sharded
+        by FSDP or whole); the process of rank 0 writes the rest (scheduler, RNG,
+        ``extra``, from its own objects) and, once every shard is on disk, publishes
+        the folder and writes the record. Returns the folder's path on every rank.
+        The folder must be on storage every process sees.
+        """
+        rank, _ = rank_and_world()
+        payload: dict[str, Any] | None = None
+        chosen: str | None = None
+        error: BaseException | None = None
+        if rank == 0:
+            try:
+                self.wait()
+                self._writer_lock.acquire()
+                payload = self._payload(epoch, step, metrics, extra, scheduler)
+                path = self._allocate_path(epoch, step, SHARDED_SUFFIX)
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._clean_unfinished()
+                staging_path(path).mkdir()
+                chosen = str(path)
+            except BaseException as exc:
+                error = exc
+        chosen = broadcast(chosen)  # None tells the other ranks that rank 0 failed
+        if error is not None:
+            raise error
+        if chosen is None:
+            raise CheckpointError(f"rank 0 could not start a sharded save in {self.directory}")
+        path = Path(chosen)
+        files = write_sharded(path, model, optimizer, payload)
+        if payload is not None and files is not None:
+            digest, size = files_digest(files)
+            record = self._record(path, payload, digest, size)
+            write_record(path, {**record, "kind": "sharded", "files": files})  # the commit
+            self._in_background(self._rotate)
         return path
 
     def wait(self) -> None:
@@ -273,7 +319,11 @@ class CheckpointManager:
         return None if path is None else self.load(path, map_location=map_location)
 
     def load(self, path: str | os.PathLike[str], map_location: Any = "cpu") -> Checkpoint:
-        """Verify one checkpoint file against its record, then load it (weights only)."""
+        """Verify one checkpoint file against its record, then load it (weights only).
+
+        A sharded folder is verified whole; its model and optimizer states are read
+        later, by :meth:`restore_objects`, into the objects they are meant for.
+        """
         path = Path(path)
         try:
             record = read_record(record_path(path))
@@ -282,7 +332,12 @@ class CheckpointManager:
                 f"checkpoint {str(path)!r} has no record {record_path(path).name!r} "
                 "(an unfinished save, or not a hyso checkpoint)"
             ) from exc
-        payload = load_verified(path, record, map_location=map_location)
+        sharded = is_sharded_path(path)
+        if sharded:
+            payload = load_extra(path, record)
+            payload["model"] = {}
+        else:
+            payload = load_verified(path, record, map_location=map_location)
         _check_payload_fields(path, payload)
         return Checkpoint(
             path=path,
@@ -297,6 +352,7 @@ class CheckpointManager:
             created_at=str(payload.get("created_at", "")),
             sha256=record["sha256"],
             payload=payload,
+            sharded=sharded,
         )
 
     def restore_objects(
@@ -311,24 +367,66 @@ class CheckpointManager:
         """Load the states of ``checkpoint`` into the objects given, and the RNG states.
 
         A ``module.`` (DDP) or ``_orig_mod.`` (torch.compile) prefix is handled in
-        either direction.
+        either direction. A sharded checkpoint loads into a model sharded over any
+        number of processes, or into a whole one (on every process, a collective when
+        the model is sharded).
         """
         where = f"checkpoint {str(checkpoint.path)!r}"
-        apply_state(checkpoint, model, optimizer, scheduler, strict=strict, where=where)
+        if checkpoint.sharded:
+            try:
+                load_sharded_states(checkpoint.path, unwrap_model(model), optimizer)
+            except (RuntimeError, KeyError, ValueError) as exc:
+                raise CheckpointError(f"{where}: states do not fit: {exc}") from exc
+            apply_state(checkpoint, None, None, scheduler, where=where)
+        else:
+            apply_state(checkpoint, model, optimizer, scheduler, strict=strict, where=where)
         if restore_rng and checkpoint.rng_state is not None:
             restore_rng_state(checkpoint.rng_state)
         return checkpoint
 
     # -- internals ----------------------------------------------------------------------
 
-    def _allocate_path(self, epoch: int, step: int | None) -> Path:
+    def _payload(
+        self,
+        epoch: int,
+        step: int | None,
+        metrics: Mapping[str, Any] | None,
+        extra: Mapping[str, Any] | None,
+        scheduler: Any,
+    ) -> dict[str, Any]:
+        """The checked payload of a save, model and optimizer states aside."""
+        epoch = _check_count(epoch, "epoch")
+        step = None if step is None else _check_count(step, "step")
+        metrics_d = to_jsonable(dict(metrics or {}), where="metrics")
+        if not isinstance(metrics_d, dict):
+            raise ValueError("metrics must be a mapping")
+        payload: dict[str, Any] = {
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "epoch": epoch,
+            "step": step,
+            "metrics": metrics_d,
+            "extra": dict(extra or {}),
+            "created_at": datetime.now(timezone.utc).isoformat(),
+            "torch_version": str(torch.__version__),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng": capture_rng_state() if self.config.save_rng_state else None,
+        }
+        for key, where in (
+            ("extra", "extra"),
+            ("scheduler", "scheduler state"),
+            ("rng", "rng state"),
+        ):
+            check_safe_payload(payload[key], where)
+        return payload
+
+    def _allocate_path(self, epoch: int, step: int | None, suffix: str = ".pt") -> Path:
         with self._lock:
             if self._next_seq is None:
                 seqs = [int(m.group("seq")) for m in self._names() if m is not None]
                 self._next_seq = max(seqs, default=0) + 1
             seq = self._next_seq
             self._next_seq += 1
-        name = f"{self.config.prefix}-{seq:06d}-e{epoch}-s{step if step is not None else 0}.pt"
+        name = f"{self.config.prefix}-{seq:06d}-e{epoch}-s{step if step is not None else 0}{suffix}"
         return self.directory / name
 
     def _in_background(self, work: Callable[[], object]) -> None:
@@ -347,8 +445,13 @@ class CheckpointManager:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._clean_unfinished()
         digest, size = write_payload(path, payload)
+        write_record(path, self._record(path, payload, digest, size))  # the commit point
+
+    def _record(
+        self, path: Path, payload: Mapping[str, Any], digest: str, size: int
+    ) -> dict[str, Any]:
         match = _NAME_RE.match(path.name)
-        record = {
+        return {
             "format_version": CHECKPOINT_FORMAT_VERSION,
             "file": path.name,
             "seq": int(match.group("seq")) if match else 0,
@@ -359,7 +462,6 @@ class CheckpointManager:
             "metrics": payload["metrics"],
             "created_at": payload["created_at"],
         }
-        write_record(path, record)  # the commit point
 
     def _rotate(self) -> None:
         infos = self._scan()
@@ -373,7 +475,7 @@ class CheckpointManager:
         for info in infos:
             if info.seq not in keep:
                 _unlink(record_path(info.path))  # uncommit first, then drop the payload
-                _unlink(info.path)
+                remove_tree(info.path)
 
     def _write_index(self, kept: list[CheckpointInfo], best: CheckpointInfo | None) -> None:
         atomic_write_json(
@@ -448,7 +550,10 @@ class CheckpointManager:
                 continue
             payload = self.directory / match.string
             if not record_path(payload).exists():
-                _unlink(payload)
+                remove_tree(payload)
+        for name in os.listdir(self.directory):  # shards of a sharded save that never ended
+            if name.startswith(".") and name.endswith(SHARDED_SUFFIX + STAGING_SUFFIX):
+                remove_tree(self.directory / name)
 
     def _names(self) -> list[re.Match[str] | None]:
         try:

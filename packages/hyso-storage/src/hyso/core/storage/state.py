@@ -105,20 +105,21 @@ def match_state_keys(state: Mapping[str, Any], expected: set[str]) -> dict[str, 
 
 def apply_state(
     checkpoint: _HasStates,
-    model: torch.nn.Module,
+    model: torch.nn.Module | None,
     optimizer: Any = None,
     scheduler: Any = None,
     *,
     strict: bool = True,
     where: str = "checkpoint",
 ) -> None:
-    """Load model, optimizer and scheduler states; errors name ``where``."""
-    target = unwrap_model(model)
-    state = match_state_keys(checkpoint.model_state, set(target.state_dict()))
-    try:
-        target.load_state_dict(state, strict=strict)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{where}: model state does not fit the model: {exc}") from exc
+    """Load model (unless ``None``), optimizer and scheduler states; errors name ``where``."""
+    if model is not None:
+        target = unwrap_model(model)
+        state = match_state_keys(checkpoint.model_state, set(target.state_dict()))
+        try:
+            target.load_state_dict(state, strict=strict)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{where}: model state does not fit the model: {exc}") from exc
     for name, obj, saved in (
         ("optimizer", optimizer, checkpoint.optimizer_state),
         ("scheduler", scheduler, checkpoint.scheduler_state),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyso.core.train.callbacks import Callback
 from hyso.core.train.finetune import checkpoint_extra, checkpoint_module
+from hyso.core.train.fsdp import is_sharded
 
 if TYPE_CHECKING:
     from hyso.core.storage import CheckpointManager
@@ -23,8 +24,9 @@ class CheckpointCallback(Callback):
 
     Step saves follow ``trainer.settings.save_every``; ``save_on_epoch_end`` adds one per
     epoch. Only the process of rank 0 writes; every process takes part in gathering the
-    state (its loss sums are averaged over processes). ``blocking=False`` lets the manager
-    write in the background; the last save is awaited when training ends.
+    state (its loss sums are averaged over processes); under ``strategy: fsdp`` every
+    process writes its shard. ``blocking=False`` lets the manager write single-file
+    checkpoints in the background; the last save is awaited when training ends.
     """
 
     def __init__(
@@ -53,25 +55,29 @@ class CheckpointCallback(Callback):
             self.manager.wait()
 
     def save(self, trainer: Trainer, metrics: Mapping[str, Any]) -> Path | None:
-        """Save now (rank 0); returns the checkpoint path (``None`` on other ranks)."""
+        """Save now (rank 0); returns the checkpoint path (``None`` on other ranks).
+
+        Under ``strategy: fsdp`` every process writes its own shard
+        (``CheckpointManager.save_sharded``), and the call is a collective.
+        """
         extra = {"trainer": trainer.state_dict(), **checkpoint_extra(trainer.model)}
-        if not trainer.is_rank_zero:
-            return None
         numeric = {
             k: float(v)
             for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         }
-        path = self.manager.save(
-            trainer.epoch,
-            checkpoint_module(trainer.model),  # a LoRA run: the adapters only
-            trainer.optimizer,
-            trainer.scheduler,
-            step=trainer.global_step,
-            metrics=numeric,
-            extra=extra,
-            blocking=self.blocking,
-        )
+        common = {"step": trainer.global_step, "metrics": numeric, "extra": extra}
+        if trainer.settings.strategy == "fsdp" or is_sharded(trainer.model):
+            objects = (trainer.epoch, trainer.model, trainer.optimizer, trainer.scheduler)
+            path = self.manager.save_sharded(*objects, **common)
+            if not trainer.is_rank_zero:
+                return None
+        elif not trainer.is_rank_zero:
+            return None
+        else:
+            module = checkpoint_module(trainer.model)  # a LoRA run: the adapters only
+            objects = (trainer.epoch, module, trainer.optimizer, trainer.scheduler)
+            path = self.manager.save(*objects, **common, blocking=self.blocking)
         self.last_path = Path(path) if path is not None else None
         self._last_saved_step = trainer.global_step
         trainer.logger.info(f"checkpoint saved at step {trainer.global_step}: {path}")

@@ -21,13 +21,13 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import NoReturn
 
-from hyso.core.train.commands import convert, generate, plot, runs, sweep, train
+from hyso.core.train.commands import convert, generate, plan, plot, runs, sweep, train
 from hyso.core.train.errors import NonFiniteLossError, RunInterrupted
 
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
-_COMMANDS = (train, generate, runs, sweep, plot, convert)
+_COMMANDS = (train, generate, runs, sweep, plot, convert, plan)
 
 
 class _Parser(argparse.ArgumentParser):

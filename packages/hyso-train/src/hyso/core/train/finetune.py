@@ -90,11 +90,15 @@ class AdapterCheckpoint(nn.Module):
         return nn.modules.module._IncompatibleKeys([], [])
 
 
-def checkpoint_module(model: nn.Module) -> nn.Module:
-    """What a checkpoint holds of ``model``: its adapters when it has any, else itself."""
+def checkpoint_module(model: nn.Module, *, sharded: bool = False) -> nn.Module:
+    """What a checkpoint holds of ``model``: its adapters when it has any, else itself.
+
+    A sharded checkpoint (``strategy: fsdp``) always holds the whole model, adapters and
+    frozen base alike: every rank writes its shard of every parameter.
+    """
     from hyso.core.models.lora import has_lora
 
-    return AdapterCheckpoint(model) if has_lora(model) else model
+    return AdapterCheckpoint(model) if has_lora(model) and not sharded else model
 
 
 def checkpoint_extra(model: nn.Module) -> dict[str, Any]:

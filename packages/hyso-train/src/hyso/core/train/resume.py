@@ -63,7 +63,8 @@ def restore_checkpoint(trainer: Trainer, resume: str) -> None:
                 f"resuming it with {key}={now} cannot continue the epoch exactly"
             )
     check_checkpoint_fits(ckpt.path, ckpt.extra, trainer.model)
-    target = checkpoint_module(trainer.model)  # a LoRA run: the adapters only
+    # a LoRA run: the adapters only (a sharded checkpoint: the whole model)
+    target = checkpoint_module(trainer.model, sharded=ckpt.sharded)
     mgr.restore_objects(ckpt, target, trainer.optimizer, trainer.scheduler, restore_rng=True)
     trainer.load_state_dict(state)
     trainer.logger.info(

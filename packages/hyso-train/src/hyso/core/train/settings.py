@@ -28,6 +28,7 @@ _INTERVALS = ("epoch", "step")
 _NAN_POLICIES = ("error", "skip")
 _STRATEGIES = ("auto", "ddp", "fsdp")
 _LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
+_MIXED_PRECISIONS = ("bf16",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +76,15 @@ class TrainingSettings:
     progress_bar: bool = True
     """Show a progress bar on rank 0."""
     strategy: str = "auto"
-    """Multi-process wrapping under torchrun: ``auto`` or ``ddp`` (``fsdp``: not yet)."""
+    """Under torchrun: ``auto``/``ddp`` (replicas) or ``fsdp`` (sharded, FSDP2)."""
     dist_timeout_s: float = 300.0
     """Seconds a process waits for its peers before the launch fails."""
     loggers: tuple[str, ...] = ("csv",)
     """Where rows go: ``csv`` (metrics.csv, always) plus ``tensorboard``, ``mlflow``, ``wandb``."""
+    mixed_precision: str | None = None
+    """``fsdp`` only: ``bf16`` keeps parameters in bf16 for compute, reduces gradients in fp32."""
+    compile: bool = False
+    """Compile the model with ``torch.compile`` before training (the first steps are slow)."""
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Keys of your own, unchecked (``training.extra.my_key``); every other key is checked."""
 
@@ -109,6 +114,13 @@ class TrainingSettings:
         _check_choice("scheduler_interval", self.scheduler_interval, _INTERVALS)
         _check_choice("nan_policy", self.nan_policy, _NAN_POLICIES)
         _check_choice("strategy", self.strategy, _STRATEGIES)
+        if self.mixed_precision is not None:
+            _check_choice("mixed_precision", self.mixed_precision, _MIXED_PRECISIONS)
+            if self.strategy != "fsdp":
+                needs = f"null unless training.strategy is 'fsdp' (it is {self.strategy!r})"
+                _fail("mixed_precision", needs, self.mixed_precision)
+        if not isinstance(self.compile, bool):
+            _fail("compile", "true or false", self.compile)
         if self.device is not None and not isinstance(self.device, str):
             _fail("device", "a string such as 'cpu' or 'cuda'", self.device)
         if not isinstance(self.progress_bar, bool):

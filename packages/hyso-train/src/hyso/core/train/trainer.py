@@ -28,6 +28,13 @@ from hyso.core.train.distributed import (
 )
 from hyso.core.train.epoch_order import iterate_from, loader_length, prepare_epoch
 from hyso.core.train.errors import TrainingConfigError
+from hyso.core.train.fsdp import (
+    clip_grad_norm,
+    gradient_sync_pause,
+    is_sharded,
+    lockstep_batches,
+    wrap_fsdp,
+)
 from hyso.core.train.loss import (
     IGNORE_INDEX,
     LossFn,
@@ -92,8 +99,6 @@ class Trainer:
             )
         self.settings: TrainingSettings = resolve_settings(config, **training_overrides)
         s = self.settings
-        if s.strategy == "fsdp":
-            raise TrainingConfigError("training.strategy='fsdp' is not supported yet; use 'ddp'")
         self._owns_group = not (dist.is_available() and dist.is_initialized())
         self.dist: DistContext = init_distributed(s.device, s.dist_timeout_s)
         self.config = config
@@ -105,6 +110,8 @@ class Trainer:
         self.loss_fn = loss_fn
         self.device = self.dist.device(s.device) or _model_device(model)
         self.model = model.to(self.device)
+        if s.compile:
+            self.model.compile()  # in place: the state dict keeps its keys
         self._train_model: nn.Module = self._wrap(self.model)
         self.logger = logger or self._default_logger()
         if checkpoint_manager is None and run_paths is not None:
@@ -219,7 +226,7 @@ class Trainer:
         max_steps = s.max_steps
         device = self.device
         move = device.type != "cpu"
-        no_sync = getattr(model, "no_sync", None)
+        no_sync = gradient_sync_pause(model)
         scaler = self._scaler
         pending = tracker.pending
         group = accum
@@ -284,7 +291,8 @@ class Trainer:
         move = self.device.type != "cpu"
         t0 = time.perf_counter()
         try:
-            for batch in loader:
+            lockstep = self.dist if is_sharded(model) else None  # a sharded forward is collective
+            for batch, counted in lockstep_batches(loader, lockstep, self.device):
                 if move:
                     batch = move_to_device(batch, self.device, non_blocking=True)
                 if self._autocast is None:
@@ -292,8 +300,9 @@ class Trainer:
                 else:
                     with self._autocast():
                         loss_sum, n = self._eval_loss(model, batch)
-                total += loss_sum.double()
-                tokens += n
+                if counted:
+                    total += loss_sum.double()
+                    tokens += n
         finally:
             if was_training:
                 model.train()
@@ -407,7 +416,7 @@ class Trainer:
         if s.max_grad_norm is not None:
             if scaler is not None:
                 scaler.unscale_(self.optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(self._params, s.max_grad_norm)
+            grad_norm = clip_grad_norm(self._params, s.max_grad_norm)
         if s.nan_policy == "skip" and not self._group_finite(group):
             if scaler is not None and s.max_grad_norm is not None:
                 scaler.update()  # closes this step's unscale_ bookkeeping
@@ -522,8 +531,10 @@ class Trainer:
 
     # -- setup and teardown ---------------------------------------------------------------
     def _wrap(self, model: nn.Module) -> nn.Module:
-        if not self.dist.is_distributed or self.settings.strategy not in ("auto", "ddp"):
+        if not self.dist.is_distributed:
             return model
+        if self.settings.strategy == "fsdp":
+            return wrap_fsdp(model, self.optimizer, self.settings.mixed_precision)
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None

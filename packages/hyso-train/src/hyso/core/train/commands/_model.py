@@ -85,7 +85,8 @@ def load_run(run_dir: Path) -> LoadedRun:
     if checkpoint is None:
         raise CliError(f"{paths.checkpoints_dir} holds no checkpoint to load")
     model = _run_model(_plain(cfg), tokenizer.vocab_size, checkpoint.extra)
-    manager.restore_objects(checkpoint, checkpoint_module(model), restore_rng=False)
+    target = checkpoint_module(model, sharded=checkpoint.sharded)
+    manager.restore_objects(checkpoint, target, restore_rng=False)
     _check_finite(model, paths.checkpoints_dir)
     model.eval()
     return LoadedRun(run_dir, cfg, tokenizer, model, checkpoint)

@@ -33,6 +33,7 @@ from hyso.core.train.finetune import (
     export_adapter,
     finetune_line,
 )
+from hyso.core.train.fsdp import is_sharded
 from hyso.core.train.redact import redact_env
 from hyso.core.train.run_config import RunConfig, load_run_config
 from hyso.core.train.settings import TrainingSettings, resolve_settings
@@ -284,7 +285,11 @@ def train_from_config(
             f"parameters, {len(prepared.train_tokens):,} train / {len(prepared.val_tokens):,} "
             f"val tokens ({_tokens_note(prepared)})"
         )
-        say(finetune_line(parts.model) or "full fine-tuning: every parameter trains")
+        line = finetune_line(parts.model)
+        if line is None and source is not None:
+            line = "full fine-tuning: every parameter trains"
+        if line is not None:
+            say(line)
     before = _loss_before_training(trainer, parts, source, say) if resume_dir is None else None
     fitted = _fit(trainer, parts, resume="latest" if resume_dir is not None else None)
     outcome = TrainOutcome(
@@ -302,6 +307,8 @@ def train_from_config(
     if not dist.is_rank_zero:
         outcome.extra["rank"] = dist.rank
         return outcome
+    if is_sharded(parts.model):  # rank 0 evaluates alone: a whole model, from the checkpoint
+        parts.model = apply_finetune(_initial_model(settings, prepared, source), settings.finetune)
     bpb_bytes = _evaluate_best(trainer, parts, prepared, outcome, prompt, sample_tokens)
     outcome.extra["adapter"] = export_adapter(parts.model, run_paths.artifacts_dir)
     tokens_seen = (
@@ -557,7 +564,8 @@ def _evaluate_best(
     model = parts.model
     best = checkpoints.load_best(map_location="cpu") if checkpoints is not None else None
     if checkpoints is not None and best is not None:
-        checkpoints.restore_objects(best, checkpoint_module(model), restore_rng=False)
+        target = checkpoint_module(model, sharded=best.sharded)
+        checkpoints.restore_objects(best, target, restore_rng=False)
     model.eval()
     if parts.family != "decoder_only" or prepared.chat is not None:
         outcome.gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
