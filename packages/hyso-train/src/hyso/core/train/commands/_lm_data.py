@@ -11,6 +11,7 @@ from typing import Any
 
 from hyso.core.train.commands._common import FULL_HINT, CliError, require_tokenizer
 from hyso.core.train.data.corpus import Corpus, Document, load_corpus
+from hyso.core.train.data.pipeline import StreamedCorpus, prepare_shards
 from hyso.core.train.data.token_cache import TokenCache, cache_key
 
 __all__ = ["DEFAULT_VOCAB_SIZE", "PreparedData", "default_cache_dir", "prepare_data"]
@@ -22,7 +23,7 @@ DEFAULT_VOCAB_SIZE = 2048
 class PreparedData:
     """Everything the training half needs from the data half."""
 
-    corpus: Corpus
+    corpus: Corpus | StreamedCorpus
     tokenizer: Any
     tokenizer_path: Path
     tokenizer_sha256: str
@@ -35,7 +36,7 @@ class PreparedData:
     @property
     def val_bytes(self) -> int:
         """UTF-8 bytes of the validation text (documents joined by newlines)."""
-        return len(self.corpus.val_text.encode("utf-8"))
+        return self.corpus.val_bytes
 
     def manifest_record(self) -> dict[str, Any]:
         """What the manifest keeps: the corpus fingerprint and tokenizer identity."""
@@ -61,18 +62,27 @@ def default_cache_dir() -> Path:
     return Path(base) / "hyso"
 
 
-def prepare_data(data: dict[str, Any], log: Callable[[str], None] = print) -> PreparedData:
-    """Load the corpus of ``data``, then the tokenizer and token arrays (cached)."""
+def prepare_data(
+    data: dict[str, Any], log: Callable[[str], None] = print, workers: int | None = None
+) -> PreparedData:
+    """Load the corpus of ``data``, then the tokenizer and token arrays (cached).
+
+    A user corpus (``data.paths``) is streamed into token shards by ``workers``
+    processes (:mod:`hyso.core.train.data.pipeline`); the embedded corpus is read whole.
+    """
     try:
         import numpy  # noqa: F401
     except ImportError:
         raise CliError(f"hyso train needs numpy for its token cache: {FULL_HINT}") from None
     tok_mod = require_tokenizer()
-    corpus = load_corpus(data)
     vocab_size = data.get("vocab_size", DEFAULT_VOCAB_SIZE)
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 300:
         raise CliError(f"data.vocab_size must be an integer >= 300, got {vocab_size!r}")
     cache_dir = Path(os.path.expanduser(str(data.get("cache_dir") or default_cache_dir())))
+    if data.get("paths"):
+        shards = prepare_shards(data, cache_dir, tok_mod, vocab_size, workers=workers, log=log)
+        return PreparedData(cache_dir=cache_dir, **shards.prepared_fields())
+    corpus = load_corpus(data)
     fp = corpus.digest()
     tok_path = cache_dir / "tokenizers" / f"bpe-{fp[:16]}-v{vocab_size}.json"
     tokenizer, tok_cached = _load_or_train_tokenizer(tok_mod, corpus, vocab_size, tok_path, log)

@@ -75,6 +75,11 @@ class Corpus:
         """The validation documents joined by newlines."""
         return "\n".join(d.text for d in self.val)
 
+    @property
+    def val_bytes(self) -> int:
+        """UTF-8 bytes of :attr:`val_text`, counted without joining the documents."""
+        return sum(d.num_bytes for d in self.val) + max(0, len(self.val) - 1)
+
     def fingerprint(self) -> dict[str, Any]:
         """A JSON-able record of which documents form each split and their hashes."""
         return {
