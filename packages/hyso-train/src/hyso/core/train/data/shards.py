@@ -26,6 +26,8 @@ import collections
 import hashlib
 import json
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -66,6 +68,8 @@ class ShardWriteReport:
     kept: int = 0
     text_bytes: int = 0
     """Bytes of text encoded by this call (kept shards not counted)."""
+    seconds: float = 0.0
+    """Wall time of the call."""
     index: dict[str, Any] = field(default_factory=dict)
 
 
@@ -220,6 +224,20 @@ _ENCODER: dict[str, Any] = {}  # the tokenizer of this process (a worker or the 
 
 def _init_encoder(loader: Callable[[str], Any], path: str, eos_id: int, dtype: str) -> None:
     _ENCODER.update(tokenizer=loader(path), eos=eos_id, dtype=_NUMPY_DTYPE[dtype])
+
+
+def _init_worker(parent: int, *init: Any) -> None:
+    """A worker's start: exit when the writer dies (a SIGKILL leaves no one to stop us),
+    then load the tokenizer."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="hyso-shards-watch").start()
+    _init_encoder(*init)
 
 
 def _encode(texts: list[str]) -> tuple[Any, Any]:
@@ -396,6 +414,7 @@ def write_shards(
     goes into the index as it is. Shards complete from an earlier, interrupted call are
     kept; a complete folder is left as it is (``written == 0``).
     """
+    start = time.perf_counter()
     root = Path(directory)
     if shard_bytes < 1:
         raise ValueError(f"shard_bytes must be >= 1, got {shard_bytes}")
@@ -407,7 +426,9 @@ def write_shards(
     init = (tokenizer_loader, os.fspath(tokenizer_path), eos_id, dtype)
     pool = None
     if workers > 1:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_encoder, initargs=init)
+        pool = ProcessPoolExecutor(
+            max_workers=workers, initializer=_init_worker, initargs=(os.getpid(), *init)
+        )
     else:
         _init_encoder(*init)
     writer = _ShardWriter(root, dtype, shard_bytes, pool, window=2 * max(1, workers))
@@ -424,6 +445,7 @@ def write_shards(
     index = _index(header, dtype, vocab_size, eos_id, shard_bytes, writer.metas)
     atomic_write_json(root / "index.json", index)
     writer.report.index = index
+    writer.report.seconds = time.perf_counter() - start
     return writer.report
 
 
