@@ -73,7 +73,7 @@ def test_shards_hold_each_document_encoded_then_eos(workspace: dict[str, Path]) 
     expected: dict[str, list[int]] = {"train": [], "val": []}
     val_texts = []
     for split, doc, _ in iter_split_documents(files, "text", 0.2):
-        expected[split].extend(tok.encode(doc.text) + [tok.eos_token_id])
+        expected[split].extend([*tok.encode(doc.text), tok.eos_token_id])
         if split == "val":
             val_texts.append(doc.text)
     assert prepared.train_tokens.to_numpy().tolist() == expected["train"]
