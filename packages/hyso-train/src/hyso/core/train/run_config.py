@@ -49,7 +49,7 @@ class DataSettings:
     name: str = "python-stdlib"
     """A label for the data, kept in the manifest."""
     paths: str | list[str] | None = None
-    """A glob or list of globs of ``.txt``/``.jsonl`` files; null: the embedded stdlib corpus."""
+    """Globs, files or folders of ``.txt``/``.jsonl``/``.parquet``; null: the stdlib corpus."""
     text_key: str = "text"
     """The field of each ``.jsonl`` record that holds its text."""
     max_bytes: int | None = DEFAULT_MAX_BYTES
