@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 import torch
 from torch.utils.data import DataLoader
-from train_helpers import load_byte_tokenizer
+from train_helpers import TinyLM, load_byte_tokenizer, params_equal
 
+from hyso.core.storage import CheckpointConfig, CheckpointManager, RunPaths
+from hyso.core.train import Callback, Trainer
 from hyso.core.train.data.shards import (
     ShardedTokens,
     ShardWriteReport,
@@ -275,3 +277,50 @@ def test_each_rank_reads_only_its_share(tmp_path: Path) -> None:
     assert all(len(s) >= per_rank - 2 for s in shares)  # batches of 2, the last dropped
     assert len(set().union(*shares)) >= n - world * 2
     assert set().union(*shares) <= set(range(n))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _StopAt(Callback):
+    """Raise at the start of optimizer step ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_start(self, trainer: Trainer) -> None:
+        if trainer.global_step + 1 == self.step:
+            raise _Interrupt
+
+
+def _fit_windows(tokens: Any, run_dir: Path, stop_at: int | None = None, resume: Any = None):
+    torch.manual_seed(0)
+    model = TinyLM(vocab=257)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    paths = RunPaths.for_run_dir(run_dir).ensure_dirs()
+    manager = CheckpointManager(CheckpointConfig.from_dir(directory=paths.checkpoints_dir))
+    loader = DataLoader(NextTokenWindows(tokens, 16), batch_size=4, shuffle=True, drop_last=True)
+    callbacks = [] if stop_at is None else [_StopAt(stop_at)]
+    trainer = Trainer(
+        model, opt, run_paths=paths, checkpoint_manager=manager, callbacks=callbacks,
+        save_every=1, progress_bar=False, seed=3,
+    )  # fmt: skip
+    trainer.fit(loader, epochs=1, resume=resume)
+    return trainer
+
+
+def test_mid_epoch_resume_on_shards_is_exact(tmp_path: Path) -> None:
+    docs = _docs(seed=8)
+    _write(tmp_path, docs)
+    sharded = load_shards(tmp_path / "shards")["tokens"]["train"]  # type: ignore[index]
+    memory = torch.tensor(_expected(docs, "train"))
+    full = _fit_windows(sharded, tmp_path / "full")
+    assert full.global_step > 6
+    in_memory = _fit_windows(memory, tmp_path / "memory")
+    assert params_equal(full.model, in_memory.model)  # shards train as memory does
+    with pytest.raises(_Interrupt):
+        _fit_windows(sharded, tmp_path / "cut", stop_at=5)
+    resumed = _fit_windows(sharded, tmp_path / "cut", resume="latest")
+    assert resumed.global_step == full.global_step
+    assert params_equal(full.model, resumed.model)
