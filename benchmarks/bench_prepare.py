@@ -9,7 +9,7 @@ stays within 300 MB over the baseline whatever the corpus size, for prepare and 
 training. Several sizes in one run show whether memory stays flat.
 
 Usage: python benchmarks/bench_prepare.py [--mb 100[,1000]] [--workers 2] [--quick]
-       [--corpora DIR] [--threads N]
+       [--val-fraction 0.1] [--corpora DIR] [--threads N]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ TINY = """
 model: {name: decoder_only, dim: 32, layers: 1, num_heads: 2, max_seq_len: 64, dropout: 0.0}
 training: {seed: 0, device: cpu, batch_size: 16, max_steps: 2, progress_bar: false,
            num_threads: 1, eval_every: null, log_every: 1}
-data: {vocab_size: 2048, val_fraction: 0.1, paths: null, cache_dir: null}
+data: {vocab_size: 2048, val_fraction: VAL, paths: null, cache_dir: null}
 """
 
 
@@ -50,13 +50,13 @@ def _peaks() -> tuple[float, float]:
     return own, kids
 
 
-def child_prepare(path: str, cache: str, workers: int) -> dict[str, Any]:
+def child_prepare(path: str, cache: str, workers: int, val: float) -> dict[str, Any]:
     import hyso.core.tokenizer as tok_mod
     from hyso.core.train.data.pipeline import prepare_shards
 
     base = _rss_mib()
     t0 = time.perf_counter()
-    data = {"paths": [path], "val_fraction": 0.1}
+    data = {"paths": [path], "val_fraction": val}
     shards = prepare_shards(data, Path(cache), tok_mod, 2048, workers=workers, log=lambda _: None)
     seconds = time.perf_counter() - t0
     own, kids = _peaks()
@@ -72,12 +72,12 @@ def child_prepare(path: str, cache: str, workers: int) -> dict[str, Any]:
     }
 
 
-def child_train(path: str, cache: str, runs: str) -> dict[str, Any]:
+def child_train(path: str, cache: str, runs: str, val: str) -> dict[str, Any]:
     from hyso.core.train.cli import main
 
     config = Path(runs) / "tiny.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(TINY, encoding="utf-8")
+    config.write_text(TINY.replace("VAL", val), encoding="utf-8")
     base = _rss_mib()
     t0 = time.perf_counter()
     argv = ["train", str(config), f"data.paths=['{path}']", f"data.cache_dir={cache}"]
@@ -96,12 +96,12 @@ def _run_child(*args: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(mb: float, workers: int, corpora: Path, tmp: Path) -> dict[str, Any]:
+def measure(mb: float, workers: int, val: float, corpora: Path, tmp: Path) -> dict[str, Any]:
     corpus = tmp / f"corpus-{mb:g}mb.txt"
     size = generate_corpus(corpus, mb, corpora)
     cache = tmp / f"cache-{mb:g}"
-    prep = _run_child("prepare", str(corpus), str(cache), str(workers))
-    train = _run_child("train", str(corpus), str(cache), str(tmp / f"runs-{mb:g}"))
+    prep = _run_child("prepare", str(corpus), str(cache), str(workers), str(val))
+    train = _run_child("train", str(corpus), str(cache), str(tmp / f"runs-{mb:g}"), str(val))
     corpus.unlink()
     return {"mb": size / 1e6, "prepare": prep, "train": train}
 
@@ -132,7 +132,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--child"]:
         kind, *rest = argv[1:]
         if kind == "prepare":
-            result = child_prepare(rest[0], rest[1], int(rest[2]))
+            result = child_prepare(rest[0], rest[1], int(rest[2]), float(rest[3]))
         else:
             result = child_train(*rest)
         print(json.dumps(result))
@@ -141,6 +141,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--mb", default="100", help="corpus sizes in MB, comma-separated")
     ap.add_argument("--workers", type=int, default=2, help="encoding/counting processes")
     ap.add_argument("--threads", type=int, default=None, help="same as --workers (run_all)")
+    ap.add_argument("--val-fraction", type=float, default=0.1, help="data.val_fraction")
     ap.add_argument("--quick", action="store_true", help="one 10 MB corpus")
     ap.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
     args = ap.parse_args(argv)
@@ -149,8 +150,9 @@ def main(argv: list[str]) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="hyso-bench-prepare-") as tmp:
         for mb in sizes:
-            results.append(measure(mb, workers, args.corpora, Path(tmp)))
+            results.append(measure(mb, workers, args.val_fraction, args.corpora, Path(tmp)))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    print(f"data.val_fraction {args.val_fraction}")
     print("\n".join(_rows(results, workers)))
     return 0
 

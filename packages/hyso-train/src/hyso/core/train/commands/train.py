@@ -574,12 +574,13 @@ def predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> bytes:
     eos = tokenizer.eos_token_id
     pieces: dict[int, bytes] = {}
     out = bytearray()
-    for i in windows.tokens[1 : windows.num_targets + 1].tolist():
-        piece = pieces.get(i)
-        if piece is None:
-            token = b"\n" if i == eos else tokenizer.id_to_token(i)
-            piece = pieces[i] = token if isinstance(token, bytes) else token.encode("utf-8")
-        out += piece
+    for start in range(1, windows.num_targets + 1, 1 << 16):  # chunks: no list of every id
+        for i in windows.tokens[start : min(start + (1 << 16), windows.num_targets + 1)].tolist():
+            piece = pieces.get(i)
+            if piece is None:
+                token = b"\n" if i == eos else tokenizer.id_to_token(i)
+                piece = pieces[i] = token if isinstance(token, bytes) else token.encode("utf-8")
+            out += piece
     return bytes(out)
 
 
