@@ -1,7 +1,8 @@
 """A generated corpus of any size for the data benchmarks (bench_prepare,
-bench_tokenizer_train): paragraphs of random lines of the shared corpora, a few
-lines carrying a made-up word so the distinct words keep growing slowly, the way
-they do in real text. Deterministic for a seed and size.
+bench_tokenizer_train): paragraphs of random lines of the shared corpora, one line in
+20 carrying a made-up word drawn from a pool that grows with the square root of the
+lines written, so the distinct words keep growing the way they do in real text
+(Heaps' law), not in proportion to the size. Deterministic for a seed and size.
 
 Usage (also imported): python benchmarks/corpus_gen.py OUT.txt|OUT.jsonl --mb 100
 """
@@ -38,14 +39,16 @@ def generate_corpus(out: Path, mb: float, corpora: Path = DEFAULT_CORPORA, seed:
     lines = _lines(corpora)
     target = int(mb * 1e6)
     jsonl = out.suffix == ".jsonl"
-    written = 0
+    written = count = 0
     with out.open("w", encoding="utf-8") as fh:
         while written < target:
             para = []
             for _ in range(rng.randrange(3, 13)):
                 line = rng.choice(lines)
+                count += 1
                 if rng.random() < 0.05:
-                    line += f" {rng.choice('bcdfgklmnprst')}{rng.randrange(10**6):x}"
+                    k = rng.randrange(1000 + int(40 * count**0.5))
+                    line += f" {'bcdfgklmnprst'[k % 13]}{k:x}"
                 para.append(line)
             text = "\n".join(para)
             chunk = json.dumps({"text": text}) + "\n" if jsonl else text + "\n\n"
