@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pickle
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -187,6 +189,24 @@ def test_prepare_killed_between_shards_resumes_with_the_same_result(tmp_path: Pa
     whole = json.loads((tmp_path / "whole" / "index.json").read_text())
     assert resumed == whole
     assert _write(tmp_path, docs).written == 0  # complete: nothing left to write
+
+
+def test_killed_worker_is_an_error_and_the_rerun_resumes(tmp_path: Path) -> None:
+    docs = _docs(seed=9)
+    shards_seen = []
+
+    def kill_a_worker(message: str) -> None:
+        shards_seen.append(message)
+        if len(shards_seen) == 2:
+            os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
+            time.sleep(0.5)
+
+    with pytest.raises(ChildProcessError, match=r"worker process died.*run again to resume"):
+        _write(tmp_path, docs, workers=2, log=kill_a_worker)
+    report = _write(tmp_path, docs, workers=2)
+    assert report.kept >= 2
+    _write(tmp_path, docs, name="whole")
+    assert _bins(tmp_path / "shards") == _bins(tmp_path / "whole")
 
 
 def _gone(marker: str, seconds: float) -> bool:

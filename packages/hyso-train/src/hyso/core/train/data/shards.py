@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -438,6 +439,12 @@ def write_shards(
         for split, text, nbytes in documents:
             writer.add(split, text, nbytes)
         writer.finish()
+    except BrokenProcessPool:
+        raise ChildProcessError(
+            f"shards: an encoding worker process died (killed, or out of memory) after "
+            f"{writer.report.written} shard(s) were written to {root}; run again to "
+            "resume: complete shards are kept"
+        ) from None
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
