@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -105,8 +106,9 @@ def test_jsonl_reads_line_by_line_and_names_bad_lines(tmp_path: Path) -> None:
 
 
 def test_parquet_rows_are_documents(tmp_path: Path) -> None:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa  # the parquet extra, installed where these tests run
+    import pyarrow.parquet as pq
+
     path = tmp_path / "d.parquet"
     texts = [f"row {i} text" for i in range(2500)] + [None, "  ", "last"]
     pq.write_table(pa.table({"text": texts, "n": list(range(len(texts)))}), path)
@@ -117,6 +119,16 @@ def test_parquet_rows_are_documents(tmp_path: Path) -> None:
         list(iter_documents([path], text_key="body"))
     with pytest.raises(CorpusError, match=r"d\.parquet row 1: column 'n' holds int"):
         list(iter_documents([path], text_key="n"))
+
+
+def test_parquet_without_pyarrow_says_which_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as if absent
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"PAR1")
+    with pytest.raises(CorpusError, match=r"d\.parquet is a Parquet file.*hyso-train\[parquet\]"):
+        list(iter_documents([path]))
 
 
 def test_sources_expand_globs_and_folders(tmp_path: Path) -> None:
