@@ -26,6 +26,7 @@ from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
 from hyso.core.train.data.corpus import CorpusError
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
 from hyso.core.train.distributed import DistContext
+from hyso.core.train.epoch_order import LeanRandomSampler
 from hyso.core.train.redact import redact_env
 from hyso.core.train.run_config import RunConfig, load_run_config
 from hyso.core.train.settings import TrainingSettings, resolve_settings
@@ -324,9 +325,10 @@ def _build_parts(
     set_global_seed(seed)
     model = build_model(settings.model, prepared.tokenizer.vocab_size)
     gen = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(
-        train_ds, batch_size=batch_size, shuffle=True, drop_last=True, generator=gen
-    )
+    train_loader = DataLoader(  # shuffled as by shuffle=True, without a list of every index
+        train_ds, batch_size, sampler=LeanRandomSampler(train_ds, generator=gen), drop_last=True,
+        generator=gen,
+    )  # fmt: skip
     epochs = training.epochs or 1
     optimizer = make_optimizer(model, training)
     # optimizer steps per epoch, after the loader is sharded over the processes
