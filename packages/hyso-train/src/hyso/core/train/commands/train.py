@@ -68,7 +68,8 @@ def register(sub: Any) -> None:
         "train",
         help="train a model from a config file",
         description="Train the model of CONFIG (YAML/JSON) on the embedded Python "
-        "standard-library corpus, or on data.paths=[...] globs of .txt/.jsonl files. "
+        "standard-library corpus, or on data.paths=[...] globs, files or folders of "
+        ".txt/.jsonl/.parquet, streamed into token shards (see hyso prepare). "
         "Every key of the training, data and run sections is checked against the "
         "settings schema first (an unknown key is an error naming the closest known "
         "one; keys of your own go under training.extra; the reference is in "
