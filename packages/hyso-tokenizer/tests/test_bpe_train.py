@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +80,30 @@ def test_file_chunks_and_workers_do_not_change_counts(
     assert bpe_train.count_words([path], HysoBPETokenizer().pattern, None) == expected
     two = bpe_train.count_words([path], HysoBPETokenizer().pattern, None, num_workers=2)
     assert two == expected
+
+
+def test_streamed_texts_counted_in_workers_equal_serial_counts(
+    monkeypatch: pytest.MonkeyPatch, corpus_factory: Callable[..., list[str]]
+) -> None:
+    # A generator of texts is consumed as it comes; past one chunk the chunks go to
+    # worker processes. Counts and merges are those of counting in this process.
+    texts = corpus_factory(300, seed=5)
+    expected = bpe_train.count_words(texts, HysoBPETokenizer().pattern, None)
+    monkeypatch.setattr(bpe_train, "CHUNK_BYTES", 211)
+    consumed = []
+
+    def stream() -> Iterator[str]:
+        for t in texts:
+            consumed.append(t)
+            yield t
+
+    two = bpe_train.count_words(stream(), HysoBPETokenizer().pattern, None, num_workers=2)
+    assert two == expected
+    assert consumed == texts
+    serial = HysoBPETokenizer().train(iter(texts), vocab_size=420, num_workers=1)
+    parallel = HysoBPETokenizer().train(iter(texts), vocab_size=420, num_workers=2)
+    assert parallel.merges == serial.merges
+    assert len(serial.merges) > 50
 
 
 def test_bad_training_input_is_a_clear_error(tmp_path: Path) -> None:

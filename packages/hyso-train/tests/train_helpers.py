@@ -59,3 +59,22 @@ def params_equal(a: nn.Module | list[torch.Tensor], b: nn.Module | list[torch.Te
     pa = list(a.parameters()) if isinstance(a, nn.Module) else a
     pb = list(b.parameters()) if isinstance(b, nn.Module) else b
     return len(pa) == len(pb) and all(torch.equal(x, y) for x, y in zip(pa, pb))
+
+
+class ByteTokenizer:
+    """A stand-in tokenizer for the shard tests: one id per UTF-8 byte, plus ``offset``
+    (ids past 65535 with ``offset=65536``); EOS is ``offset + 256``."""
+
+    def __init__(self, offset: int = 0) -> None:
+        self.offset = offset
+        self.vocab_size = offset + 257
+        self.eos_token_id = offset + 256
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [[b + self.offset for b in t.encode("utf-8")] for t in texts]
+
+
+def load_byte_tokenizer(path: str) -> ByteTokenizer:
+    """The loader ``write_shards`` calls in each process: ``path`` holds the offset."""
+    with open(path, encoding="utf-8") as fh:
+        return ByteTokenizer(int(fh.read()))

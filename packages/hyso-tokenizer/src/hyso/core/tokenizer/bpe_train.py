@@ -15,9 +15,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from .bpe_model import BPEModel, SpecialToken
@@ -43,22 +43,100 @@ def count_words(
     """Count pre-tokenized pieces: ``str`` items are texts, path-likes are files.
 
     A text is one sequence (as HF's ``train_from_iterator``); a file is read in
-    chunks cut at newlines and split line by line (as HF's ``train``).
+    chunks cut at newlines and split line by line (as HF's ``train``). Texts are
+    consumed as they come (a generator is never held whole): with ``num_workers``
+    > 1, once they add up to more than ``CHUNK_BYTES`` they are counted in worker
+    processes, a few chunks in flight at a time, so memory is bounded by the
+    distinct pieces, not by the amount of text.
     """
     counts: Counter[str] = Counter()
-    text_split = make_splitter(pattern)
-    for item in sources:
-        if isinstance(item, os.PathLike):
-            counts.update(_count_file(Path(item), pattern, normalizer, num_workers))
-        elif isinstance(item, str):
-            if normalizer is not None:
-                item = normalizer(item)
-            counts.update(text_split(item))
-        else:
-            raise TypeError(
-                "train() takes texts (str) and files (pathlib.Path); "
-                f"got an item of type {type(item).__name__}"
+    texts = _TextCounter(counts, pattern, normalizer, num_workers)
+    try:
+        for item in sources:
+            if isinstance(item, os.PathLike):
+                texts.flush()
+                counts.update(_count_file(Path(item), pattern, normalizer, num_workers))
+            elif isinstance(item, str):
+                texts.add(item)
+            else:
+                raise TypeError(
+                    "train() takes texts (str) and files (pathlib.Path); "
+                    f"got an item of type {type(item).__name__}"
+                )
+        texts.flush()
+        texts.drain(0)
+    finally:
+        texts.close()
+    return counts
+
+
+class _TextCounter:
+    """Counts texts into ``counts``: in this process until the texts exceed one chunk
+    (or with one worker), then chunk by chunk in ``num_workers`` processes."""
+
+    def __init__(
+        self,
+        counts: Counter[str],
+        pattern: str,
+        normalizer: Callable[[str], str] | None,
+        num_workers: int,
+    ) -> None:
+        self.counts = counts
+        self.pattern = pattern
+        self.normalizer = normalizer
+        self.num_workers = num_workers
+        self.split = make_splitter(pattern)
+        self.chunk: list[str] = []
+        self.size = 0
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: deque[Future[Counter[str]]] = deque()
+
+    def add(self, text: str) -> None:
+        if self.num_workers <= 1:
+            _count_texts_into(self.counts, [text], self.split, self.normalizer)
+            return
+        self.chunk.append(text)
+        self.size += len(text)
+        if self.size >= CHUNK_BYTES:
+            if self.pool is None:
+                self.pool = ProcessPoolExecutor(max_workers=self.num_workers)
+            self.futures.append(
+                self.pool.submit(_count_texts, self.chunk, self.pattern, self.normalizer)
             )
+            self.chunk, self.size = [], 0
+            self.drain(2 * self.num_workers)
+
+    def flush(self) -> None:
+        """Count the texts held back (below one chunk) in this process."""
+        _count_texts_into(self.counts, self.chunk, self.split, self.normalizer)
+        self.chunk, self.size = [], 0
+
+    def drain(self, limit: int) -> None:
+        """Merge finished chunks, oldest first, until at most ``limit`` are in flight."""
+        while len(self.futures) > limit:
+            self.counts.update(self.futures.popleft().result())
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _count_texts_into(
+    counts: Counter[str],
+    texts: list[str],
+    split: Callable[[str], list[str]],
+    normalizer: Callable[[str], str] | None,
+) -> None:
+    for text in texts:
+        counts.update(split(normalizer(text) if normalizer is not None else text))
+
+
+def _count_texts(
+    texts: list[str], pattern: str, normalizer: Callable[[str], str] | None
+) -> Counter[str]:
+    """Worker: the piece counts of ``texts``, each text one sequence."""
+    counts: Counter[str] = Counter()
+    _count_texts_into(counts, texts, make_splitter(pattern), normalizer)
     return counts
 
 

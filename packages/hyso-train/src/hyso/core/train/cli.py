@@ -1,4 +1,5 @@
-"""The ``hyso`` command line: ``train``, ``generate``, ``runs``, ``sweep``, ``plot``, ``convert``.
+"""The ``hyso`` command line: ``train``, ``prepare``, ``generate``, ``runs``, ``sweep``, ``plot``,
+``convert``.
 
 Every error a user can cause (a bad config path or override, a missing run folder, an
 unusable corpus, a loss that turns NaN) is printed as one line on stderr with exit
@@ -21,13 +22,13 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import NoReturn
 
-from hyso.core.train.commands import convert, generate, plan, plot, runs, sweep, train
+from hyso.core.train.commands import convert, generate, plan, plot, prepare, runs, sweep, train
 from hyso.core.train.errors import NonFiniteLossError, RunInterrupted
 
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
-_COMMANDS = (train, generate, runs, sweep, plot, convert, plan)
+_COMMANDS = (train, prepare, generate, runs, sweep, plot, convert, plan)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -176,10 +176,10 @@ def shard_loader(loader: Any, ctx: DistContext, seed: int, *, train: bool) -> An
             "DistributedSampler of your own); this loader has a custom batch_sampler "
             f"{type(loader.batch_sampler).__name__}"
         )
-    from hyso.core.train.epoch_order import clone_loader
+    from hyso.core.train.epoch_order import LeanDistributedSampler, clone_loader
 
-    if train:
-        sampler: Any = DistributedSampler(
+    if train:  # DistributedSampler's order, without a Python list of every index
+        sampler: Any = LeanDistributedSampler(
             loader.dataset,
             num_replicas=ctx.world_size,
             rank=ctx.rank,

@@ -5,18 +5,34 @@ Before each epoch the trainer reseeds the loader's shuffling from ``(seed, epoch
 ``set_epoch`` as for ``DistributedSampler``), so an epoch's order depends on nothing
 else. A resumed epoch then skips the batches already consumed at the index level:
 no skipped sample is loaded, and no random number is drawn for it.
+
+:class:`LeanRandomSampler` and :class:`LeanDistributedSampler` give exactly the order
+of torch's ``RandomSampler`` and ``DistributedSampler`` but keep the permutation as a
+tensor (8 bytes per sample) handed out in chunks, where torch's turn it into one Python
+list (about 36 bytes per sample): over a corpus of a billion tokens in windows of 64,
+190 MB less per process.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data.distributed import DistributedSampler
 
-__all__ = ["clone_loader", "epoch_generator", "iterate_from", "loader_length", "prepare_epoch"]
+__all__ = [
+    "LeanDistributedSampler",
+    "LeanRandomSampler",
+    "clone_loader",
+    "epoch_generator",
+    "iterate_from",
+    "loader_length",
+    "prepare_epoch",
+]
 
 _MASK63 = (1 << 63) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -101,3 +117,52 @@ def clone_loader(loader: DataLoader, **batching: Any) -> DataLoader:
         kwargs.pop("prefetch_factor", None)
         kwargs["persistent_workers"] = False
     return DataLoader(loader.dataset, **batching, **kwargs)
+
+
+_CHUNK = 1 << 14
+
+
+def _chunked(indices: torch.Tensor) -> Iterator[int]:
+    for start in range(0, len(indices), _CHUNK):
+        yield from indices[start : start + _CHUNK].tolist()
+
+
+class LeanRandomSampler(RandomSampler):
+    """``RandomSampler`` (without replacement) with the same indices in the same order,
+    the permutation kept as a tensor and handed out in chunks."""
+
+    def __iter__(self) -> Iterator[int]:
+        if self.replacement:
+            yield from super().__iter__()
+            return
+        n = len(self.data_source)  # type: ignore[arg-type]
+        generator = self.generator
+        if generator is None:  # as torch does: a seed drawn from the global generator
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator()
+            generator.manual_seed(seed)
+        for _ in range(self.num_samples // n):
+            yield from _chunked(torch.randperm(n, generator=generator))
+        yield from _chunked(torch.randperm(n, generator=generator)[: self.num_samples % n])
+
+
+class LeanDistributedSampler(DistributedSampler):  # type: ignore[type-arg]
+    """``DistributedSampler`` with the same indices per rank and epoch, the permutation
+    kept as a tensor and handed out in chunks."""
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.dataset)  # type: ignore[arg-type]
+        if self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed + self.epoch)
+            indices = torch.randperm(n, generator=g)
+        else:
+            indices = torch.arange(n)
+        if not self.drop_last:  # pad by repeating from the start, as torch does
+            padding = self.total_size - n
+            if padding > 0:
+                reps = indices.repeat(math.ceil(padding / n)) if padding > n else indices
+                indices = torch.cat([indices, reps[:padding]])
+        else:
+            indices = indices[: self.total_size]
+        return _chunked(indices[self.rank : self.total_size : self.num_replicas])

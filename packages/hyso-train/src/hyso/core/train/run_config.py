@@ -64,9 +64,9 @@ class DataSettings:
     """With ``format: chat``: ``chatml`` or the path of a Hugging Face
     ``tokenizer_config.json`` (its Jinja ``chat_template``) or a ``.jinja`` file."""
     paths: str | list[str] | None = None
-    """A glob or list of globs of ``.txt``/``.jsonl`` files (``chat``: ``.jsonl`` of
-    ``messages`` or ``prompt``/``completion`` records); null: the embedded stdlib corpus
-    (``chat``: the embedded python-stdlib-instructions set)."""
+    """Globs, files or folders of ``.txt``/``.jsonl``/``.parquet`` (``chat``: ``.jsonl``
+    of ``messages`` or ``prompt``/``completion`` records); null: the embedded stdlib
+    corpus (``chat``: the embedded python-stdlib-instructions set)."""
     text_key: str = "text"
     """The field of each ``.jsonl`` record that holds its text."""
     max_bytes: int | None = DEFAULT_MAX_BYTES

@@ -13,7 +13,7 @@ import itertools
 import textwrap
 from typing import Any
 
-from hyso.core.train.run_config import DataSettings, RunSettings
+from hyso.core.train.run_config import DataSettings, FinetuneSettings, RunSettings
 from hyso.core.train.settings import TrainingSettings
 
 __all__ = ["SCHEMAS", "field_docs", "settings_reference"]
@@ -22,6 +22,7 @@ SCHEMAS: tuple[tuple[str, type], ...] = (
     ("training", TrainingSettings),
     ("data", DataSettings),
     ("run", RunSettings),
+    ("finetune", FinetuneSettings),
 )
 """Each documented config section and its dataclass (``model`` is hyso-models' config)."""
 

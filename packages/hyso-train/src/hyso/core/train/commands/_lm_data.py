@@ -22,6 +22,7 @@ from hyso.core.train.data.corpus import (
     load_corpus,
     split_by_bytes,
 )
+from hyso.core.train.data.pipeline import PreparedShards, StreamedCorpus, prepare_shards
 from hyso.core.train.data.token_cache import TokenCache, cache_key
 
 __all__ = [
@@ -65,7 +66,7 @@ def _assistant(labels: list[int]) -> int:
 class PreparedData:
     """Everything the training half needs from the data half."""
 
-    corpus: Corpus
+    corpus: Corpus | StreamedCorpus
     tokenizer: Any
     tokenizer_path: Path
     tokenizer_sha256: str
@@ -78,11 +79,13 @@ class PreparedData:
     """Where a tokenizer that was given (``model.init_from``) came from; None: trained."""
     chat: ChatData | None = None
     """The conversations of ``data.format: chat`` (None for text)."""
+    shards: PreparedShards | None = None
+    """The token shards of a streamed ``data.paths`` corpus (None: the embedded one)."""
 
     @property
     def val_bytes(self) -> int:
         """UTF-8 bytes of the validation text (documents joined by newlines)."""
-        return len(self.corpus.val_text.encode("utf-8"))
+        return self.corpus.val_bytes
 
     def manifest_record(self) -> dict[str, Any]:
         """What the manifest keeps: the corpus fingerprint and tokenizer identity."""
@@ -119,11 +122,14 @@ def prepare_data(
     *,
     tokenizer: Any = None,
     tokenizer_origin: str | None = None,
+    workers: int | None = None,
 ) -> PreparedData:
     """Load the corpus of ``data``, then the tokenizer and token arrays (cached).
 
     A ``tokenizer`` given (from ``tokenizer_origin``) is used instead of training one;
-    the token cache is keyed on its SHA-256 as saved, like a trained one.
+    the token cache is keyed on its SHA-256 as saved, like a trained one. A user corpus
+    (``data.paths``) is streamed into token shards by ``workers`` processes
+    (:mod:`hyso.core.train.data.pipeline`); the embedded corpus is read whole.
     """
     try:
         import numpy  # noqa: F401
@@ -132,24 +138,34 @@ def prepare_data(
     tok_mod = require_tokenizer()
     if data.get("format", "text") == "chat":
         return _prepare_chat(tok_mod, data, log, tokenizer, tokenizer_origin)
-    corpus = load_corpus(data)
     vocab_size = data.get("vocab_size", DEFAULT_VOCAB_SIZE)
+    if tokenizer is not None:  # init_from checked data.vocab_size against it
+        vocab_size = int(tokenizer.vocab_size)
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 300:
         raise CliError(f"data.vocab_size must be an integer >= 300, got {vocab_size!r}")
     cache_dir = Path(os.path.expanduser(str(data.get("cache_dir") or default_cache_dir())))
+    given = None
+    if tokenizer is not None:
+        given = (tokenizer, _save_given_tokenizer(tokenizer, cache_dir / "tokenizers"))
+        _require_eos(tokenizer, tokenizer_origin or given[1])
+    if data.get("paths"):
+        shards = prepare_shards(
+            data, cache_dir, tok_mod, vocab_size, workers=workers, log=log, given=given
+        )
+        fields = shards.prepared_fields()
+        return PreparedData(
+            cache_dir=cache_dir, tokenizer_origin=tokenizer_origin, shards=shards, **fields
+        )
+    corpus = load_corpus(data)
     fp = corpus.digest()
-    if tokenizer is None:
+    if given is None:
         tok_path = cache_dir / "tokenizers" / f"bpe-{fp[:16]}-v{vocab_size}.json"
         tokenizer, tok_cached = _load_or_train_tokenizer(tok_mod, corpus, vocab_size, tok_path, log)
+        _require_eos(tokenizer, tok_path)
     else:
-        tok_path, tok_cached = _save_given_tokenizer(tokenizer, cache_dir / "tokenizers"), True
+        tok_path, tok_cached = given[1], True
     tok_sha = hashlib.sha256(tok_path.read_bytes()).hexdigest()
     eos = tokenizer.eos_token_id
-    if eos is None:
-        raise CliError(
-            f"the tokenizer of {tokenizer_origin or tok_path} has no end-of-text token "
-            "(eos): hyso train ends every document with it"
-        )
 
     def build() -> dict[str, list[int]]:
         log(f"tokenizing {len(corpus.train)} + {len(corpus.val)} documents")
@@ -172,6 +188,14 @@ def prepare_data(
         cache_dir=cache_dir,
         tokenizer_origin=tokenizer_origin,
     )
+
+
+def _require_eos(tokenizer: Any, origin: Any) -> None:
+    if tokenizer.eos_token_id is None:
+        raise CliError(
+            f"the tokenizer of {origin} has no end-of-text token (eos): hyso train ends "
+            "every document with it"
+        )
 
 
 def _save_given_tokenizer(tokenizer: Any, folder: Path) -> Path:

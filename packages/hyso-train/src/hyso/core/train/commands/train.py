@@ -26,6 +26,7 @@ from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
 from hyso.core.train.data.corpus import CorpusError
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
 from hyso.core.train.distributed import DistContext
+from hyso.core.train.epoch_order import LeanRandomSampler
 from hyso.core.train.finetune import (
     adapter_hint,
     apply_finetune,
@@ -76,7 +77,8 @@ def register(sub: Any) -> None:
         "train",
         help="train a model from a config file",
         description="Train the model of CONFIG (YAML/JSON) on the embedded Python "
-        "standard-library corpus, or on data.paths=[...] globs of .txt/.jsonl files. "
+        "standard-library corpus, or on data.paths=[...] globs, files or folders of "
+        ".txt/.jsonl/.parquet, streamed into token shards (see hyso prepare). "
         "Every key of the training, data and run sections is checked against the "
         "settings schema first (an unknown key is an error naming the closest known "
         "one; keys of your own go under training.extra; the reference is in "
@@ -417,10 +419,10 @@ def _build_parts(
     model = _initial_model(settings, prepared, source)
     model = apply_finetune(model, settings.finetune)  # LoRA: adapters on, the rest frozen
     gen = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(
+    train_loader = DataLoader(  # shuffled as by shuffle=True, without a list of every index
         train_ds,
         batch_size=batch_size,
-        shuffle=True,
+        sampler=LeanRandomSampler(train_ds, generator=gen),
         drop_last=True,
         generator=gen,
         collate_fn=getattr(train_ds, "collate", None),  # chat: pad to the batch's longest
@@ -700,12 +702,13 @@ def predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> bytes:
     eos = tokenizer.eos_token_id
     pieces: dict[int, bytes] = {}
     out = bytearray()
-    for i in windows.tokens[1 : windows.num_targets + 1].tolist():
-        piece = pieces.get(i)
-        if piece is None:
-            token = b"\n" if i == eos else tokenizer.id_to_token(i)
-            piece = pieces[i] = token if isinstance(token, bytes) else token.encode("utf-8")
-        out += piece
+    for start in range(1, windows.num_targets + 1, 1 << 16):  # chunks: no list of every id
+        for i in windows.tokens[start : min(start + (1 << 16), windows.num_targets + 1)].tolist():
+            piece = pieces.get(i)
+            if piece is None:
+                token = b"\n" if i == eos else tokenizer.id_to_token(i)
+                piece = pieces[i] = token if isinstance(token, bytes) else token.encode("utf-8")
+            out += piece
     return bytes(out)
 
 

@@ -7,6 +7,10 @@ Python itself. Files are taken in a fixed pseudo-random order (SHA-256 of the fi
 name) up to a byte budget, then assigned to train or validation greedily by bytes,
 so the selection and the split depend only on the Python installation and the
 settings, never on the machine or the clock.
+
+:func:`user_corpus` reads user files whole, for small corpora in a library program;
+``hyso train`` and ``hyso prepare`` stream ``data.paths`` instead
+(:mod:`hyso.core.train.data.stream` and :mod:`hyso.core.train.data.pipeline`).
 """
 
 from __future__ import annotations
@@ -78,6 +82,11 @@ class Corpus:
     def val_text(self) -> str:
         """The validation documents joined by newlines."""
         return "\n".join(d.text for d in self.val)
+
+    @property
+    def val_bytes(self) -> int:
+        """UTF-8 bytes of :attr:`val_text`, counted without joining the documents."""
+        return sum(d.num_bytes for d in self.val) + max(0, len(self.val) - 1)
 
     def fingerprint(self) -> dict[str, Any]:
         """A JSON-able record of which documents form each split and their hashes."""

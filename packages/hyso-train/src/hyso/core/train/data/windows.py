@@ -1,5 +1,10 @@
 """Torch datasets over a flat token stream: next-token windows for decoders and
-masked-token windows for encoders."""
+masked-token windows for encoders.
+
+The stream may be a tensor or list (held in memory as int64) or an array-like that
+slices into numpy arrays, such as a numpy memmap or sharded tokens
+(:class:`~hyso.core.train.data.shards.ShardedTokens`): those stay where they are and
+each item reads only its window, so a process reads only the windows it is given."""
 
 from __future__ import annotations
 
@@ -13,12 +18,22 @@ __all__ = ["IGNORE_INDEX", "MaskedLMWindows", "NextTokenWindows"]
 IGNORE_INDEX = -100
 
 
-def _as_tensor(tokens: Any) -> torch.Tensor:
+def _as_source(tokens: Any) -> Any:
+    """A tensor for in-memory tokens; array-likes that slice into numpy stay as they are."""
     if isinstance(tokens, torch.Tensor):
         return tokens.long()
+    if isinstance(tokens, (list, tuple)):
+        return torch.tensor(tokens, dtype=torch.long)
+    return tokens
+
+
+def _window(tokens: Any, start: int, stop: int) -> torch.Tensor:
+    """``tokens[start:stop]`` as a fresh int64 tensor."""
+    if isinstance(tokens, torch.Tensor):
+        return tokens[start:stop].clone()
     import numpy as np
 
-    return torch.from_numpy(np.asarray(tokens, dtype=np.int64))
+    return torch.from_numpy(np.array(tokens[start:stop], dtype=np.int64))
 
 
 class NextTokenWindows(Dataset):
@@ -29,7 +44,7 @@ class NextTokenWindows(Dataset):
     def __init__(self, tokens: Any, seq_len: int) -> None:
         if seq_len < 1:
             raise ValueError(f"seq_len must be >= 1, got {seq_len}")
-        self.tokens = _as_tensor(tokens)
+        self.tokens = _as_source(tokens)
         self.seq_len = seq_len
         self._n = max(0, (len(self.tokens) - 1) // seq_len)
 
@@ -45,7 +60,7 @@ class NextTokenWindows(Dataset):
         if not 0 <= i < self._n:
             raise IndexError(f"window {i} out of range [0, {self._n})")
         start = i * self.seq_len
-        chunk = self.tokens[start : start + self.seq_len + 1]
+        chunk = _window(self.tokens, start, start + self.seq_len + 1)
         return chunk[:-1], chunk[1:]
 
 
@@ -69,7 +84,7 @@ class MaskedLMWindows(Dataset):
     ) -> None:
         if not 0 < mask_prob < 1:
             raise ValueError(f"mask_prob must be in (0, 1), got {mask_prob}")
-        self.tokens = _as_tensor(tokens)
+        self.tokens = _as_source(tokens)
         self.seq_len = seq_len
         self.mask_id = mask_id
         self.vocab_size = vocab_size
@@ -83,7 +98,7 @@ class MaskedLMWindows(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= i < self._n:
             raise IndexError(f"window {i} out of range [0, {self._n})")
-        x = self.tokens[i * self.seq_len : (i + 1) * self.seq_len].clone()
+        x = _window(self.tokens, i * self.seq_len, (i + 1) * self.seq_len)
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         chosen = torch.rand(self.seq_len, generator=g) < self.mask_prob
         if not chosen.any():
