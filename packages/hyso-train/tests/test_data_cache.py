@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
 import os
@@ -14,7 +15,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
+from hyso.core.train.data.compression import (
+    bits_per_byte,
+    gzip_bits_per_byte,
+    gzip_stream_bits_per_byte,
+)
 from hyso.core.train.data.token_cache import TokenCache, cache_key
 from hyso.core.train.data.windows import IGNORE_INDEX, MaskedLMWindows, NextTokenWindows
 
@@ -122,6 +127,28 @@ def test_gzip_bits_per_byte_matches_gzip_and_orders_texts() -> None:
     assert gzip_bits_per_byte(text) < 1.0
     with pytest.raises(ValueError, match="empty"):
         gzip_bits_per_byte("")
+
+
+@given(
+    st.binary(min_size=1, max_size=3000) | st.text(min_size=1, max_size=1500),
+    st.lists(st.integers(min_value=0, max_value=3000), max_size=8),
+)
+def test_streamed_gzip_equals_one_shot_for_any_cut(data: bytes | str, cuts: list[int]) -> None:
+    """Compressing piece by piece gives the one-shot ``gzip -9`` size to the byte."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    bounds = sorted({0, len(raw), *(c % (len(raw) + 1) for c in cuts)})
+    chunks = [raw[a:b] for a, b in itertools.pairwise(bounds)]
+    assert gzip_stream_bits_per_byte(chunks) == (gzip_bits_per_byte(raw), len(raw))
+
+
+def test_streamed_gzip_of_a_large_text_and_of_nothing() -> None:
+    rng = random.Random(2)
+    words = ["alpha", "beta", "gamma", "delta", "\n"]
+    text = " ".join(rng.choice(words) for _ in range(200_000))  # 1.2 MB: several windows
+    chunks = [text[i : i + 7777] for i in range(0, len(text), 7777)]
+    assert gzip_stream_bits_per_byte(chunks) == (gzip_bits_per_byte(text), len(text))
+    with pytest.raises(ValueError, match="empty"):
+        gzip_stream_bits_per_byte([b"", ""])
 
 
 @given(n=st.integers(min_value=0, max_value=300), seq_len=st.integers(min_value=1, max_value=40))

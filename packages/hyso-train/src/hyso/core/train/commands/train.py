@@ -11,7 +11,7 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from hyso.core.train.commands._common import CliError, format_count, format_float
 from hyso.core.train.commands._lm_data import PreparedData, chat_datasets, prepare_data
 from hyso.core.train.commands._model import build_model, model_family, sample_text
-from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
+from hyso.core.train.data.compression import bits_per_byte, gzip_stream_bits_per_byte
 from hyso.core.train.data.corpus import CorpusError
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
 from hyso.core.train.distributed import DistContext
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrainOutcome",
+    "iter_predicted_bytes",
     "load_cli_config",
     "make_optimizer",
     "make_scheduler",
@@ -570,20 +571,21 @@ def _evaluate_best(
         checkpoints.restore_objects(best, target, restore_rng=False)
     model.eval()
     if parts.family != "decoder_only" or prepared.chat is not None:
-        outcome.gzip_bpb = gzip_bits_per_byte(prepared.corpus.val_text)
+        outcome.gzip_bpb, _ = gzip_stream_bits_per_byte(prepared.corpus.val_chunks())
         return None  # chat: the loss is over the assistant's tokens only
-    # The model and gzip are measured on the same bytes: those the windows predict.
-    target_bytes = predicted_bytes(parts.val_windows, prepared.tokenizer)
-    outcome.gzip_bpb = gzip_bits_per_byte(target_bytes)
+    # The model and gzip are measured on the same bytes: those the windows predict,
+    # compressed as they are produced (the validation text is never held whole).
+    chunks = iter_predicted_bytes(parts.val_windows, prepared.tokenizer)
+    outcome.gzip_bpb, num_bytes = gzip_stream_bits_per_byte(chunks)
     if outcome.best_val_loss is not None:
         outcome.val_bpb = bits_per_byte(
-            outcome.best_val_loss, parts.val_windows.num_targets, len(target_bytes)
+            outcome.best_val_loss, parts.val_windows.num_targets, num_bytes
         )
     if sample_tokens > 0:
         outcome.sample = sample_text(
             model, prepared.tokenizer, prompt, max_new_tokens=sample_tokens, seed=parts.seed
         )
-    return len(target_bytes)
+    return num_bytes
 
 
 def _record_results(
@@ -699,17 +701,23 @@ def _check_sizes(
 def predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> bytes:
     """The text that ``windows`` predict, as bytes: each target token's bytes, with the
     end-of-document token standing for the newline that joins documents."""
+    return b"".join(iter_predicted_bytes(windows, tokenizer))
+
+
+def iter_predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> Iterator[bytes]:
+    """:func:`predicted_bytes` in pieces of 65,536 tokens (no list of every id)."""
     eos = tokenizer.eos_token_id
     pieces: dict[int, bytes] = {}
-    out = bytearray()
-    for start in range(1, windows.num_targets + 1, 1 << 16):  # chunks: no list of every id
-        for i in windows.tokens[start : min(start + (1 << 16), windows.num_targets + 1)].tolist():
+    step = 1 << 16
+    for start in range(1, windows.num_targets + 1, step):
+        out = bytearray()
+        for i in windows.tokens[start : min(start + step, windows.num_targets + 1)].tolist():
             piece = pieces.get(i)
             if piece is None:
                 token = b"\n" if i == eos else tokenizer.id_to_token(i)
                 piece = pieces[i] = token if isinstance(token, bytes) else token.encode("utf-8")
             out += piece
-    return bytes(out)
+        yield bytes(out)
 
 
 def _tokens_note(prepared: PreparedData) -> str:

@@ -2,7 +2,11 @@
 shards, the tokenized-data cache, windows and bits-per-byte. numpy (for the cache and
 the shards) is imported only when they are used."""
 
-from hyso.core.train.data.compression import bits_per_byte, gzip_bits_per_byte
+from hyso.core.train.data.compression import (
+    bits_per_byte,
+    gzip_bits_per_byte,
+    gzip_stream_bits_per_byte,
+)
 from hyso.core.train.data.corpus import (
     Corpus,
     CorpusError,
@@ -26,6 +30,7 @@ __all__ = [
     "cache_key",
     "expand_sources",
     "gzip_bits_per_byte",
+    "gzip_stream_bits_per_byte",
     "iter_documents",
     "load_corpus",
     "load_shards",

@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import sysconfig
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,11 @@ class Corpus:
     def val_text(self) -> str:
         """The validation documents joined by newlines."""
         return "\n".join(d.text for d in self.val)
+
+    def val_chunks(self) -> Iterator[str]:
+        """:attr:`val_text` a document at a time."""
+        for k, doc in enumerate(self.val):
+            yield ("\n" if k else "") + doc.text
 
     @property
     def val_bytes(self) -> int:

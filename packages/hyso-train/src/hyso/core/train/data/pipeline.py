@@ -72,9 +72,12 @@ class StreamedCorpus:
     @property
     def val_text(self) -> str:
         """The validation documents joined by newlines, decoded from the shards."""
-        return "\n".join(
-            self._tokenizer.decode(ids[:-1].tolist()) for ids in self._val_tokens.documents()
-        )
+        return "".join(self.val_chunks())
+
+    def val_chunks(self) -> Iterator[str]:
+        """:attr:`val_text` a document at a time (memory flat whatever the split's size)."""
+        for k, ids in enumerate(self._val_tokens.documents()):
+            yield ("\n" if k else "") + self._tokenizer.decode(ids[:-1].tolist())
 
 
 @dataclass
