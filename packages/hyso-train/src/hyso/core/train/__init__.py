@@ -15,7 +15,13 @@ from hyso.core.train.loss_tracker import LossTracker
 from hyso.core.train.metrics import CSVMetricsLogger, read_metrics
 from hyso.core.train.monitors import EarlyStopping, LRMonitor
 from hyso.core.train.progress import ProgressBar
-from hyso.core.train.run_config import DataSettings, RunConfig, RunSettings, load_run_config
+from hyso.core.train.run_config import (
+    DataSettings,
+    FinetuneSettings,
+    RunConfig,
+    RunSettings,
+    load_run_config,
+)
 from hyso.core.train.run_record import RunRecord
 from hyso.core.train.settings import TrainingSettings, resolve_settings
 from hyso.core.train.trainer import Trainer
@@ -28,6 +34,7 @@ __all__ = [
     "CallbackList",
     "CheckpointCallback",
     "DataSettings",
+    "FinetuneSettings",
     "DistContext",
     "EarlyStopping",
     "LRMonitor",
