@@ -87,3 +87,52 @@ def test_sigkill_at_random_moments_never_loses_the_latest(tmp_path: Path) -> Non
             assert len(payloads) <= 2 and path.name in payloads
             last_epoch = ckpt.epoch + 1
     assert last_epoch > 0
+
+
+def _save_sharded_forever(directory: str, ready) -> None:
+    torch.set_num_threads(1)
+    manager = CheckpointManager(CheckpointConfig(directory, max_to_keep=2))
+    latest = manager.load_latest()
+    epoch = 0 if latest is None else latest.epoch + 1
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    while True:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(float(epoch))
+        manager.save_sharded(epoch, model, optimizer, step=epoch, extra={"epoch": epoch})
+        ready.set()
+        epoch += 1
+
+
+def test_sigkill_during_sharded_saves_never_loses_the_latest(tmp_path: Path) -> None:
+    """The same promise for ``save_sharded`` (torch.distributed.checkpoint folders with a
+    record written last): whatever moment the writer dies, ``latest`` loads whole."""
+    torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9)
+    ctx = mp.get_context("fork")
+    rng = random.Random(7)
+    directory = tmp_path / "ckpt"
+    last_epoch = -1
+    for trial in range(TRIALS // 2):
+        ready = ctx.Event()
+        child = ctx.Process(target=_save_sharded_forever, args=(str(directory), ready))
+        child.start()
+        assert ready.wait(timeout=120), "the saving process never completed a first save"
+        time.sleep(rng.uniform(0.0, 0.3))
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(timeout=30)
+        assert child.exitcode == -signal.SIGKILL
+
+        manager = CheckpointManager(CheckpointConfig(directory, max_to_keep=2))
+        ckpt = manager.load_latest()
+        assert ckpt is not None and ckpt.sharded, f"trial {trial}: no loadable checkpoint"
+        assert ckpt.epoch >= last_epoch and ckpt.extra["epoch"] == ckpt.epoch
+        model = _model()
+        manager.restore_objects(ckpt, model)
+        for value in model.state_dict().values():
+            assert torch.all(value == float(ckpt.epoch)), f"trial {trial}: mixed content"
+        last_epoch = ckpt.epoch
+        manager.close()
+    names = sorted(p.name for p in directory.iterdir())
+    committed = [n for n in names if n.endswith(".dcp") and f"{n}.json" in names]
+    assert last_epoch > 0 and 1 <= len(committed) <= 3, names
