@@ -243,3 +243,29 @@ def test_the_example_finetune_config_is_valid_and_names_no_model_keys() -> None:
     settings = load_run_config(load_config(path))
     assert settings.model == {} and settings.init_from is None
     assert "vocab_size" not in load_config(path).to_dict()["data"]
+
+
+def test_a_lora_run_from_a_source_reloads_base_and_adapters(space: dict[str, Path]) -> None:
+    """A LoRA fine-tune of a source keeps only the adapters; ``hyso generate`` (through
+    ``load_run``) rebuilds the base from ``model.init_from`` and puts them on top."""
+    import torch
+
+    from hyso.core.models.lora import lora_state_dict, merge_lora
+
+    source = space["source"]
+    lora = ["+finetune.lora.r=4", "+finetune.lora.targets=[q, v]"]
+    run = _finetune(space, source, *lora, "training.lr=0.05", runs="ft-lora")
+    assert _manifest(run)["results"]["best_val_loss"] < _manifest(run)["results"]["init_val_loss"]
+    loaded = load_run(run)
+    adapters = lora_state_dict(loaded.model)
+    assert adapters and any(v.abs().max() > 0 for k, v in adapters.items() if "lora_B" in k)
+    base = load_run(source).model
+    ids = torch.randint(0, loaded.tokenizer.vocab_size, (2, 12), generator=torch.Generator())
+    with torch.no_grad():
+        tuned = loaded.model(ids)
+        assert not torch.allclose(tuned, base(ids), atol=1e-4)  # the adapters act
+        frozen = {k: v for k, v in loaded.model.state_dict().items() if "lora_" not in k}
+        for name, weight in base.state_dict().items():  # the base is the source's, unchanged
+            assert torch.equal(frozen[name], weight), name
+        torch.testing.assert_close(merge_lora(loaded.model)(ids), tuned, rtol=0, atol=1e-5)
+    assert main(["generate", str(run), "--max-new-tokens", "5", "--seed", "0"]) == 0
