@@ -198,3 +198,44 @@ def test_one_process_checkpoint_loads_sharded_over_two(tmp_path) -> None:
     for name, p in model.named_parameters():
         got = loaded["optim"]["state"][name]["exp_avg_sq"]
         torch.testing.assert_close(got, opt.state[p]["exp_avg_sq"], rtol=0, atol=0, msg=name)
+
+
+class _RunsCode:
+    """Unpickling this calls ``Path.touch`` on a marker file: a stand-in for any code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_crafted_metadata_file_runs_nothing(tmp_path) -> None:
+    """DCP's ``.metadata`` is a pickle: one that names anything but checkpoint metadata is
+    refused before a single object is built from it."""
+    import pickle
+
+    from hyso.core.storage.sharded import load_sharded_states
+
+    model, opt, sched = _trained()
+    path = _manager(tmp_path / "c").save_sharded(1, model, opt, sched, step=1)
+    marker = tmp_path / "ran"
+    (path / ".metadata").write_bytes(pickle.dumps(_RunsCode(marker)))
+    with pytest.raises(CheckpointCorruptError, match="refused"):
+        load_sharded_states(path, _model())
+    assert not marker.exists()
+
+
+def test_non_tensor_values_are_read_as_plain_data_only(tmp_path) -> None:
+    import io
+    import pickle
+
+    from hyso.core.storage._dcp_safe import SafeLoadPlanner
+
+    marker = tmp_path / "ran"
+    buffer = io.BytesIO()
+    torch.save(_RunsCode(marker), buffer)
+    buffer.seek(0)
+    with pytest.raises(pickle.UnpicklingError):
+        SafeLoadPlanner().load_bytes(None, buffer)
+    assert not marker.exists()

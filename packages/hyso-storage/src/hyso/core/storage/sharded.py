@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import warnings
 from collections.abc import Iterator, Mapping
@@ -189,11 +190,18 @@ def load_sharded_states(path: Path, model: torch.nn.Module, optimizer: Any = Non
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_state_dict
 
+    from ._dcp_safe import SafeLoadPlanner, SafeReader, safe_load_metadata
+
+    try:  # checked here first: DCP would bury the reason in its own exception
+        safe_load_metadata((Path(path) / ".metadata").read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        raise CheckpointCorruptError(f"{path}/.metadata: {exc}") from None
     states = _states(model, optimizer)
     # A whole model reads every shard itself: no collective, so one rank may load alone.
     alone = _no_dist() or not any(hasattr(p, "to_local") for p in model.parameters())
-    with _single_process_quiet():
-        dcp.load(states, checkpoint_id=str(path), no_dist=alone)
+    with _single_process_quiet():  # the safe reader and planner: nothing runs as code
+        reader, planner = SafeReader(path), SafeLoadPlanner()
+        dcp.load(states, storage_reader=reader, planner=planner, no_dist=alone)
     if optimizer is None:
         set_model_state_dict(model, states["model"])
     else:
