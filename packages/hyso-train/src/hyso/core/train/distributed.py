@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -121,7 +123,28 @@ def destroy_distributed(sync: bool = False) -> None:
     if dist.is_available() and dist.is_initialized():
         if sync:
             dist.barrier()
+            _all_left_the_barrier()
         dist.destroy_process_group()
+
+
+_TEARDOWNS = itertools.count()
+
+
+def _all_left_the_barrier(timeout_s: float = 30.0) -> None:
+    """Wait until every rank has returned from the last collective, counted in the
+    rendezvous store (outside gloo's connections): a rank that returns first and closes
+    its connections while a peer still reads its last message makes gloo abort the peer.
+    Best effort: a store that is gone or slow only skips the wait."""
+    key = f"hyso/teardown/{next(_TEARDOWNS)}"  # every rank counts its teardowns alike
+    world = dist.get_world_size()
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        store.add(key, 1)
+        deadline = time.monotonic() + timeout_s
+        while store.add(key, 0) < world and time.monotonic() < deadline:
+            time.sleep(0.005)
+    except (RuntimeError, ValueError, AttributeError):  # no store, or its server left
+        return
 
 
 @contextlib.contextmanager
