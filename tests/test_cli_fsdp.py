@@ -75,3 +75,21 @@ def test_fsdp_run_writes_sharded_checkpoints_and_generates(
     capsys.readouterr()
     assert main(["generate", str(run_dir), "--max-new-tokens", "5", "--seed", "1"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.timeout(600)
+def test_the_device_check_script_passes_on_cpu_with_gloo() -> None:
+    """scripts/gpu_dist_check.py (run on GPU machines with NCCL) keeps working: here
+    on two CPU processes with gloo, every check passes."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_dist_check.py"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    proc = subprocess.run(
+        [*cmd, str(script), "--device", "cpu"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=480,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("ok", "FAIL"))]
+    assert len(lines) == 4 and all(line.startswith("ok") for line in lines), proc.stdout
