@@ -74,7 +74,15 @@ def test_fsdp_run_writes_sharded_checkpoints_and_generates(
     assert not [n for n in names if n.endswith(".pt")], names  # every save was sharded
     capsys.readouterr()
     assert main(["generate", str(run_dir), "--max-new-tokens", "5", "--seed", "1"]) == 0
-    assert capsys.readouterr().out.strip()
+    from_run = capsys.readouterr().out
+    assert from_run.strip()
+    # the sharded checkpoint exports to one save_pretrained folder that samples the same
+    folder = tmp_path / "exported"
+    assert main(["convert", str(run_dir), str(folder)]) == 0
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    capsys.readouterr()
+    assert main(["generate", str(folder), "--max-new-tokens", "5", "--seed", "1"]) == 0
+    assert capsys.readouterr().out == from_run
 
 
 @pytest.mark.timeout(600)
