@@ -198,8 +198,10 @@ def test_bits_per_byte_line_names_each_compressor_beaten_or_not() -> None:
     line = _bpb_line(1.713, gzip=1.781, xz_bpb=1.522, bzip2_bpb=1.481)
     assert line == (
         "val bits/byte: 1.713 (gzip -9: 1.781, xz -9e: 1.522, bzip2 -9: 1.481; "
-        "better than gzip, not better than xz and bzip2)"
+        "better than gzip, not better than xz or bzip2)"
     )
+    line = _bpb_line(1.9, gzip=1.781, xz_bpb=1.522, bzip2_bpb=1.481)
+    assert line.endswith("; not better than gzip, xz or bzip2)")
     line = _bpb_line(1.4, gzip=1.781, xz_bpb=1.522, bzip2_bpb=1.481)
     assert line.endswith("bzip2 -9: 1.481; better than gzip, xz and bzip2)")
     line = _bpb_line(1.5, gzip=1.781, xz_bpb=1.522, bzip2_bpb=1.481)

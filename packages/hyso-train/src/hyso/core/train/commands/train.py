@@ -225,7 +225,7 @@ def print_outcome(o: TrainOutcome, file: Any = None) -> None:
 
 def _references_note(o: TrainOutcome) -> str:
     """``gzip -9: 1.781, xz -9e: 1.522, bzip2 -9: 1.481; better than gzip, not better
-    than xz and bzip2`` (a reference that was not measured is left out)."""
+    than xz or bzip2`` (a reference that was not measured is left out)."""
     refs = [("gzip", "gzip -9", o.gzip_bpb), ("xz", "xz -9e", o.xz_bpb)]
     refs.append(("bzip2", "bzip2 -9", o.bzip2_bpb))
     refs = [r for r in refs if not math.isnan(r[2])]
@@ -233,15 +233,15 @@ def _references_note(o: TrainOutcome) -> str:
     val = o.val_bpb if o.val_bpb is not None else math.nan
     beaten = [name for name, _, value in refs if val < value]
     not_beaten = [name for name, _, value in refs if not val < value]
-    verdicts = [f"better than {_and(beaten)}"] if beaten else []
+    verdicts = [f"better than {_listed(beaten, 'and')}"] if beaten else []
     if not_beaten:
-        verdicts.append(f"not better than {_and(not_beaten)}")
+        verdicts.append(f"not better than {_listed(not_beaten, 'or')}")
     return f"{sizes}; {', '.join(verdicts)}"
 
 
-def _and(names: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+def _listed(names: list[str], word: str) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``word`` in place of ``and``)."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
 
 
 @dataclass
