@@ -91,7 +91,8 @@ def register(sub: Any) -> None:
         "settings schema first (an unknown key is an error naming the closest known "
         "one; keys of your own go under training.extra; the reference is in "
         "hyso-train's README). Writes a run folder and prints the best validation "
-        "loss, bits per byte beside gzip -9, the run folder and a short sample.",
+        "loss, bits per byte beside gzip -9, xz -9e and bzip2 -9, the run folder and a "
+        "short sample.",
         epilog="example: hyso train configs/lm.yaml training.max_steps=200 model.dim=128",
     )
     p.add_argument("config", nargs="?", help="path to a YAML or JSON config (e.g. configs/lm.yaml)")
