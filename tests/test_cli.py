@@ -82,6 +82,8 @@ def test_train_writes_a_finished_run(
     assert all(len(e["sha256"]) == 64 for e in fingerprint["train"] + fingerprint["val"])
     assert manifest["data"]["tokenizer"]["vocab_size"] == 300
     assert manifest["results"]["val_bpb"] > 0
+    for reference in ("gzip_bpb", "xz_bpb", "bzip2_bpb"):  # the compressors, same bytes
+        assert 0 < manifest["results"][reference] < 8.5
     assert (trained / "config.yaml").is_file()
     assert (trained / "artifacts" / "tokenizer.json").is_file()
     assert list((trained / "checkpoints").iterdir())
@@ -98,6 +100,7 @@ def test_train_prints_loss_bpb_folder_and_sample(
     out = captured.out
     assert "best val loss:" in out
     assert "gzip -9:" in out
+    assert "xz -9e:" in out and "bzip2 -9:" in out
     assert "run folder:" in out
     sample = out.split("sample:\n", 1)[1]
     assert sample.startswith("import ")

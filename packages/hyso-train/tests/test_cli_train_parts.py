@@ -3,8 +3,10 @@ building and sliding-window sampling."""
 
 from __future__ import annotations
 
+import io
 import math
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,7 +18,13 @@ from hyso.core.train.commands._model import (
     build_model,
     model_family,
 )
-from hyso.core.train.commands.train import make_optimizer, make_scheduler, predicted_bytes
+from hyso.core.train.commands.train import (
+    TrainOutcome,
+    make_optimizer,
+    make_scheduler,
+    predicted_bytes,
+    print_outcome,
+)
 from hyso.core.train.data.windows import NextTokenWindows
 
 TINY = {"name": "decoder_only", "dim": 16, "layers": 1, "num_heads": 2, "max_seq_len": 8}
@@ -174,3 +182,29 @@ def test_weights_that_diverged_are_refused_by_name(tmp_path) -> None:
         tensor.view(-1)[3] = float("nan")
     with pytest.raises(CliError, match=f"non-finite values in '{name}'"):
         _check_finite(model, tmp_path)
+
+
+def _bpb_line(val_bpb: float, **refs: float) -> str:
+    outcome = TrainOutcome(Path("r"), "r", 3.0, val_bpb, refs.pop("gzip"), 5, 10, 1.0, None)
+    for name, value in refs.items():
+        setattr(outcome, name, value)
+    out = io.StringIO()
+    print_outcome(outcome, file=out)
+    (line,) = [x for x in out.getvalue().splitlines() if x.startswith("val bits/byte")]
+    return line
+
+
+def test_bits_per_byte_line_names_each_compressor_beaten_or_not() -> None:
+    line = _bpb_line(1.713, gzip=1.781, xz_bpb=1.522, bzip2_bpb=1.481)
+    assert line == (
+        "val bits/byte: 1.713 (gzip -9: 1.781, xz -9e: 1.522, bzip2 -9: 1.481; "
+        "better than gzip, not better than xz or bzip2)"
+    )
+    line = _bpb_line(1.9, gzip=1.781, xz_bpb=1.522, bzip2_bpb=1.481)
+    assert line.endswith("; not better than gzip, xz or bzip2)")
+    line = _bpb_line(1.4, gzip=1.781, xz_bpb=1.522, bzip2_bpb=1.481)
+    assert line.endswith("bzip2 -9: 1.481; better than gzip, xz and bzip2)")
+    line = _bpb_line(1.5, gzip=1.781, xz_bpb=1.522, bzip2_bpb=1.481)
+    assert line.endswith("; better than gzip and xz, not better than bzip2)")
+    # an outcome built without the newer references (their default NaN) shows gzip alone
+    assert _bpb_line(2.0, gzip=1.9) == "val bits/byte: 2.000 (gzip -9: 1.900; not better than gzip)"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import itertools
 import json
+import lzma
 import math
 import os
 import random
@@ -12,11 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyso.core.train.data.compression import (
     bits_per_byte,
+    compressors_stream_bits_per_byte,
     gzip_bits_per_byte,
     gzip_stream_bits_per_byte,
 )
@@ -149,6 +152,49 @@ def test_streamed_gzip_of_a_large_text_and_of_nothing() -> None:
     assert gzip_stream_bits_per_byte(chunks) == (gzip_bits_per_byte(text), len(text))
     with pytest.raises(ValueError, match="empty"):
         gzip_stream_bits_per_byte([b"", ""])
+
+
+def _one_shot_bits(raw: bytes) -> tuple[float, float, float]:
+    """gzip -9, xz -9e and bzip2 -9 of ``raw`` in one call each, in bits per byte."""
+    return (
+        8 * len(gzip.compress(raw, compresslevel=9, mtime=0)) / len(raw),
+        8 * len(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME)) / len(raw),
+        8 * len(bz2.compress(raw, compresslevel=9)) / len(raw),
+    )
+
+
+@settings(max_examples=20, deadline=None)  # each xz -9e stream sets up a 64 MiB dictionary
+@given(
+    st.binary(min_size=1, max_size=3000) | st.text(min_size=1, max_size=1500),
+    st.lists(st.integers(min_value=0, max_value=3000), max_size=8),
+)
+def test_streamed_references_equal_one_shot_for_any_cut(data: bytes | str, cuts: list[int]) -> None:
+    """gzip, xz and bzip2 fed piece by piece give the one-shot sizes to the byte."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]  # str chunks for a str
+    got = compressors_stream_bits_per_byte(chunks)
+    assert (got.gzip, got.xz, got.bzip2) == _one_shot_bits(raw)
+    assert got.num_bytes == len(raw)
+
+
+def test_streamed_references_of_a_large_text_rank_the_compressors() -> None:
+    rng = random.Random(3)
+    words = ["def", "return", "self", "alpha", "beta", "(x)", ":", "\n    "]
+    text = " ".join(rng.choice(words) for _ in range(250_000))  # ~1.1 MB: 2 bzip2 blocks
+    chunks = [text[i : i + 9999] for i in range(0, len(text), 9999)]
+    got = compressors_stream_bits_per_byte(chunks)
+    raw = text.encode()
+    assert (got.gzip, got.xz, got.bzip2) == _one_shot_bits(raw)
+    assert got.num_bytes == len(raw) > 1_000_000
+    assert got.gzip == gzip_stream_bits_per_byte(chunks)[0]
+    assert got.xz < got.gzip  # a random word stream: LZMA's range coder beats DEFLATE
+    rng_noise = random.Random(4)
+    noise = bytes(rng_noise.randrange(256) for _ in range(20_000))
+    noisy = compressors_stream_bits_per_byte([noise[:7000], noise[7000:]])
+    assert min(noisy.gzip, noisy.xz, noisy.bzip2) > 7.9
+    with pytest.raises(ValueError, match="compressors_stream_bits_per_byte: the text is empty"):
+        compressors_stream_bits_per_byte([b"", ""])
 
 
 @given(n=st.integers(min_value=0, max_value=300), seq_len=st.integers(min_value=1, max_value=40))

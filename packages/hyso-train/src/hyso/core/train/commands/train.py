@@ -2,7 +2,8 @@
 
 Decoder-only models learn next-token prediction; encoder-only models are trained as
 masked language models (15% of positions, the tokenizer's mask token). Validation is
-reported in nats per token and in bits per byte beside ``gzip -9`` on the same text.
+reported in nats per token and in bits per byte beside ``gzip -9``, ``xz -9e`` and
+``bzip2 -9`` on the same text.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from torch.utils.data import DataLoader
 from hyso.core.train.commands._common import CliError, format_count, format_float
 from hyso.core.train.commands._lm_data import PreparedData, chat_datasets, prepare_data
 from hyso.core.train.commands._model import build_model, model_family, sample_text
-from hyso.core.train.data.compression import bits_per_byte, gzip_stream_bits_per_byte
+from hyso.core.train.data.compression import (
+    CompressorBitsPerByte,
+    bits_per_byte,
+    compressors_stream_bits_per_byte,
+)
 from hyso.core.train.data.corpus import CorpusError
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
 from hyso.core.train.distributed import DistContext
@@ -71,6 +76,8 @@ class TrainOutcome:
     train_seconds: float
     sample: str | None
     extra: dict[str, Any] = field(default_factory=dict)
+    xz_bpb: float = math.nan  # xz -9e on the same bytes as gzip_bpb
+    bzip2_bpb: float = math.nan  # bzip2 -9 on the same bytes
 
 
 def register(sub: Any) -> None:
@@ -84,7 +91,8 @@ def register(sub: Any) -> None:
         "settings schema first (an unknown key is an error naming the closest known "
         "one; keys of your own go under training.extra; the reference is in "
         "hyso-train's README). Writes a run folder and prints the best validation "
-        "loss, bits per byte beside gzip -9, the run folder and a short sample.",
+        "loss, bits per byte beside gzip -9, xz -9e and bzip2 -9, the run folder and a "
+        "short sample.",
         epilog="example: hyso train configs/lm.yaml training.max_steps=200 model.dim=128",
     )
     p.add_argument("config", nargs="?", help="path to a YAML or JSON config (e.g. configs/lm.yaml)")
@@ -201,11 +209,7 @@ def print_outcome(o: TrainOutcome, file: Any = None) -> None:
     out = file or sys.stdout
     print(f"best val loss: {format_float(o.best_val_loss)} nats/token", file=out)
     if o.val_bpb is not None:
-        verdict = "better than" if o.val_bpb < o.gzip_bpb else "not better than"
-        print(
-            f"val bits/byte: {o.val_bpb:.3f} (gzip -9: {o.gzip_bpb:.3f}; {verdict} gzip)",
-            file=out,
-        )
+        print(f"val bits/byte: {o.val_bpb:.3f} ({_references_note(o)})", file=out)
     print(
         f"steps: {o.steps}, parameters: {format_count(o.num_parameters)}, "
         f"training time: {o.train_seconds:.1f}s wall, "
@@ -218,6 +222,27 @@ def print_outcome(o: TrainOutcome, file: Any = None) -> None:
     if o.sample is not None:
         print("sample:", file=out)
         print(o.sample, file=out)
+
+
+def _references_note(o: TrainOutcome) -> str:
+    """``gzip -9: 1.781, xz -9e: 1.523, bzip2 -9: 1.484; better than gzip, not better
+    than xz or bzip2`` (a reference that was not measured is left out)."""
+    refs = [("gzip", "gzip -9", o.gzip_bpb), ("xz", "xz -9e", o.xz_bpb)]
+    refs.append(("bzip2", "bzip2 -9", o.bzip2_bpb))
+    refs = [r for r in refs if not math.isnan(r[2])]
+    sizes = ", ".join(f"{label}: {value:.3f}" for _, label, value in refs)
+    val = o.val_bpb if o.val_bpb is not None else math.nan
+    beaten = [name for name, _, value in refs if val < value]
+    not_beaten = [name for name, _, value in refs if not val < value]
+    verdicts = [f"better than {_listed(beaten, 'and')}"] if beaten else []
+    if not_beaten:
+        verdicts.append(f"not better than {_listed(not_beaten, 'or')}")
+    return f"{sizes}; {', '.join(verdicts)}"
+
+
+def _listed(names: list[str], word: str) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (``word`` in place of ``and``)."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {word} {names[-1]}"
 
 
 @dataclass
@@ -559,7 +584,8 @@ def _evaluate_best(
     prompt: str,
     sample_tokens: int,
 ) -> int | None:
-    """Load the best checkpoint; fill in bits per byte beside gzip -9 and a sample.
+    """Load the best checkpoint; fill in bits per byte beside gzip -9, xz -9e and
+    bzip2 -9, and a sample.
 
     Returns the number of bytes bits per byte was measured on (None: not measured).
     """
@@ -571,12 +597,12 @@ def _evaluate_best(
         checkpoints.restore_objects(best, target, restore_rng=False)
     model.eval()
     if parts.family != "decoder_only" or prepared.chat is not None:
-        outcome.gzip_bpb, _ = gzip_stream_bits_per_byte(prepared.corpus.val_chunks())
+        _set_references(outcome, compressors_stream_bits_per_byte(prepared.corpus.val_chunks()))
         return None  # chat: the loss is over the assistant's tokens only
-    # The model and gzip are measured on the same bytes: those the windows predict,
-    # compressed as they are produced (the validation text is never held whole).
+    # The model and the compressors are measured on the same bytes: those the windows
+    # predict, compressed as they are produced (the validation text is never held whole).
     chunks = iter_predicted_bytes(parts.val_windows, prepared.tokenizer)
-    outcome.gzip_bpb, num_bytes = gzip_stream_bits_per_byte(chunks)
+    num_bytes = _set_references(outcome, compressors_stream_bits_per_byte(chunks))
     if outcome.best_val_loss is not None:
         outcome.val_bpb = bits_per_byte(
             outcome.best_val_loss, parts.val_windows.num_targets, num_bytes
@@ -586,6 +612,12 @@ def _evaluate_best(
             model, prepared.tokenizer, prompt, max_new_tokens=sample_tokens, seed=parts.seed
         )
     return num_bytes
+
+
+def _set_references(outcome: TrainOutcome, refs: CompressorBitsPerByte) -> int:
+    """Copy the compressors' bits per byte into ``outcome``; the bytes they measured."""
+    outcome.gzip_bpb, outcome.xz_bpb, outcome.bzip2_bpb = refs.gzip, refs.xz, refs.bzip2
+    return refs.num_bytes
 
 
 def _record_results(
@@ -599,6 +631,8 @@ def _record_results(
         {
             "val_bpb": outcome.val_bpb,
             "gzip_bpb": outcome.gzip_bpb,
+            "xz_bpb": _finite(outcome.xz_bpb),
+            "bzip2_bpb": _finite(outcome.bzip2_bpb),
             "bpb_bytes": bpb_bytes,
             "train_seconds": outcome.train_seconds,
             "train_cpu_seconds": outcome.extra["cpu_seconds"],
