@@ -87,6 +87,7 @@ class HysoBPETokenizer(SpecialRoles):
             {**self._tables.whole_pieces, **{i: (i,) for i in self._tables.special_text}}
         )
         self._cache.clear()
+        self._cache.compute = self._tables.encode_piece
         self._fast: Callable[[str], list[int]] | None = None
         self._fast_checked = self._backend == "python"
         if self._backend == "tiktoken":
@@ -248,23 +249,8 @@ class HysoBPETokenizer(SpecialRoles):
         return pieces
 
     def _ids(self, piece_lists: list[list[str | int]]) -> list[list[int]]:
-        """Token ids of each piece list: one dict lookup per cached piece."""
-        young = self._cache.young
-        try:
-            return [list(chain.from_iterable(map(young.__getitem__, ps))) for ps in piece_lists]
-        except KeyError:
-            pass
-        # Only the pieces the young generation lacks go through the cache's slow path;
-        # one table of both then serves the gather.
-        missing = set().union(*piece_lists).difference(young)
-        cache = self._cache
-        if cache.capacity and len(missing) <= cache.room():
-            cache.resolve(missing, self._tables.encode_piece)
-            get = young.__getitem__  # no generation turns over: young now holds them all
-        else:  # young is emptied into old (and changed) while resolving: keep a copy
-            table = dict(young)
-            table.update(cache.resolve(missing, self._tables.encode_piece))
-            get = table.__getitem__
+        """Token ids of each piece list: one dict lookup per cached piece, BPE per miss."""
+        get = self._cache.lookup
         return [list(chain.from_iterable(map(get, ps))) for ps in piece_lists]
 
     def _special_re(self, allowed_special: str | Iterable[str]) -> regex.Pattern[str] | None:
