@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from itertools import chain
 
 import regex
 
@@ -54,6 +55,7 @@ ASCII_LINE_PATTERN = (
 NORMALIZATIONS = ("NFC", "NFD", "NFKC", "NFKD")
 _ASCII_SEGMENT_MIN = 256
 _MERGE_GAP = 256
+_BLOCK = 16_384
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 _COMPILED: dict[str, regex.Pattern[str]] = {}
@@ -70,7 +72,9 @@ class GPT2Splitter:
 
     Text is cut only before a space that follows a non-space character: no
     match spans such a point and no lookahead sees past it, so the pieces are
-    unchanged. Stretches around non-ASCII characters go to the ``regex`` engine.
+    unchanged. A long text is cut into blocks of about :data:`_BLOCK` characters at
+    such points; an ASCII block goes whole to ``re``, and in the others the stretches
+    around non-ASCII characters go to the ``regex`` engine.
     """
 
     def __init__(self, lines: bool = False) -> None:
@@ -83,7 +87,25 @@ class GPT2Splitter:
             return self._ascii(text)
         if len(text) < _ASCII_SEGMENT_MIN:
             return self._uni(text)
-        out: list[str] = []
+        if len(text) <= _BLOCK:
+            return self._mixed(text)
+        # Blocks cut at safe points: a block's slice is narrowed to one byte a character
+        # when it is ASCII (most are), which is far cheaper than searching the wide text
+        # for its non-ASCII characters.
+        parts: list[list[str]] = []
+        pos, size = 0, len(text)
+        while pos < size:
+            end = _cut_after(text, pos + _BLOCK) if pos + _BLOCK < size else size
+            block = text[pos:end]
+            parts.append(self._ascii(block) if block.isascii() else self._mixed(block))
+            pos = end
+        return list(chain.from_iterable(parts))
+
+    def _mixed(self, text: str) -> list[str]:
+        """The pieces of a text with non-ASCII characters: ASCII stretches go to ``re``."""
+        # ASCII stretches are matched in place (pos, endpos: no copy of the text) and
+        # the piece lists joined once at the end.
+        parts: list[list[str]] = []
         pos = 0  # text[:pos] is done, or waits in the open window
         window = -1  # start of the open non-ASCII window, or -1
         for m in _NON_ASCII.finditer(text):
@@ -95,15 +117,15 @@ class GPT2Splitter:
                 pos = _cut_after(text, b)
                 continue
             if window >= 0:
-                out.extend(self._uni(text[window:pos]))
+                parts.append(self._uni(text[window:pos]))
             if left > pos:
-                out.extend(self._ascii(text[pos:left]))
+                parts.append(self._ascii(text, pos, left))
             window, pos = left, _cut_after(text, b)
         if window >= 0:
-            out.extend(self._uni(text[window:pos]))
+            parts.append(self._uni(text[window:pos]))
         if pos < len(text):
-            out.extend(self._ascii(text[pos:]))
-        return out
+            parts.append(self._ascii(text, pos))
+        return list(chain.from_iterable(parts))
 
 
 def _cut_before(text: str, at: int, lower: int) -> int:
