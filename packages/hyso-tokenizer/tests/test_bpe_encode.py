@@ -91,10 +91,14 @@ def test_long_mostly_ascii_text_splits_as_the_gpt2_pattern() -> None:
     # Blocks of the real size: ASCII ones go to ``re``, the few with other characters
     # to the mixed path; whitespace runs straddle the block size.
     words = ["the ", "river  ", "station,\n", "\n\n", "   end. ", "\t x "]
-    text = "".join(words[(k * 7) % len(words)] for k in range(12_000))
-    text = text[:30_000] + " Ünï — 中文 " + text[30_000:61_000] + "é\u2003 " + text[61_000:]
+    plain = "".join(words[(k * 7) % len(words)] for k in range(12_000))
+    assert GPT2Splitter().findall(plain) == regex.findall(GPT2_PATTERN, plain)
+    text = plain[:30_000] + " Ünï — 中文 " + plain[30_000:61_000] + "é\u2003 " + plain[61_000:]
     assert len(text) > 4 * pretokenize._BLOCK
     assert GPT2Splitter().findall(text) == regex.findall(GPT2_PATTERN, text)
+    blocks = list(GPT2Splitter().blocks(text))
+    assert len(blocks) > 4
+    assert [p for b in blocks for p in b] == regex.findall(GPT2_PATTERN, text)
 
 
 def test_lone_surrogate_is_a_value_error(trained: HysoBPETokenizer) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import chain
 
 import regex
@@ -27,6 +27,7 @@ __all__ = [
     "Normalizer",
     "PatternSplitter",
     "check_text",
+    "make_block_splitter",
     "make_normalizer",
     "make_splitter",
     "split_pattern",
@@ -83,23 +84,34 @@ class GPT2Splitter:
 
     def findall(self, text: str) -> list[str]:
         """The pieces of ``text``, as ``regex.findall`` with the pattern gives them."""
+        if len(text) <= _BLOCK:
+            return self._short(text)
+        return list(chain.from_iterable(self.blocks(text)))
+
+    def blocks(self, text: str) -> Iterator[list[str]]:
+        """The pieces of ``text`` block by block, each block about :data:`_BLOCK`
+        characters cut at a safe point (a consumer can drop a block's pieces early)."""
+        size = len(text)
+        if size <= _BLOCK:
+            yield self._short(text)
+            return
+        ascii_text = text.isascii()
+        pos = 0
+        while pos < size:
+            end = _cut_after(text, pos + _BLOCK) if pos + _BLOCK < size else size
+            if ascii_text:  # matched in place: no copy of the text
+                yield self._ascii(text, pos, end)
+            else:  # an ASCII block's slice is narrowed to one byte a character
+                block = text[pos:end]
+                yield self._ascii(block) if block.isascii() else self._mixed(block)
+            pos = end
+
+    def _short(self, text: str) -> list[str]:
         if text.isascii():
             return self._ascii(text)
         if len(text) < _ASCII_SEGMENT_MIN:
             return self._uni(text)
-        if len(text) <= _BLOCK:
-            return self._mixed(text)
-        # Blocks cut at safe points: a block's slice is narrowed to one byte a character
-        # when it is ASCII (most are), which is far cheaper than searching the wide text
-        # for its non-ASCII characters.
-        parts: list[list[str]] = []
-        pos, size = 0, len(text)
-        while pos < size:
-            end = _cut_after(text, pos + _BLOCK) if pos + _BLOCK < size else size
-            block = text[pos:end]
-            parts.append(self._ascii(block) if block.isascii() else self._mixed(block))
-            pos = end
-        return list(chain.from_iterable(parts))
+        return self._mixed(text)
 
     def _mixed(self, text: str) -> list[str]:
         """The pieces of a text with non-ASCII characters: ASCII stretches go to ``re``."""
@@ -163,6 +175,14 @@ def make_splitter(pattern: str, lines: bool = False) -> Callable[[str], list[str
     return PatternSplitter(pattern, lines)
 
 
+def make_block_splitter(pattern: str) -> Callable[[str], Iterator[list[str]]]:
+    """Like :func:`make_splitter`, but the pieces come block by block (GPT-2's pattern)
+    or all in one block (any other pattern)."""
+    if pattern == GPT2_PATTERN:
+        return GPT2Splitter().blocks
+    return PatternSplitter(pattern).blocks
+
+
 class PatternSplitter:
     """Pieces of a user pattern: its matches and, as pieces of their own, the text
     between them (HF ``Split`` with behavior ``Isolated``), so no text is lost.
@@ -184,6 +204,10 @@ class PatternSplitter:
         for line in _LINE.findall(text):
             out.extend(self._split(line))
         return out
+
+    def blocks(self, text: str) -> Iterator[list[str]]:
+        """The pieces of ``text`` as one block (the interface of :meth:`GPT2Splitter.blocks`)."""
+        yield self(text)
 
     def _split(self, text: str) -> list[str]:
         budget = PATTERN_BASE_SECONDS + PATTERN_SECONDS_PER_CHAR * len(text)
