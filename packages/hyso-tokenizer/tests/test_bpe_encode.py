@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import unicodedata
+from unittest.mock import patch
 
 import pytest
 import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyso.core.tokenizer import HysoBPETokenizer, TorchMissingError
+from hyso.core.tokenizer import HysoBPETokenizer, TorchMissingError, pretokenize
 from hyso.core.tokenizer.pretokenize import GPT2_PATTERN, GPT2Splitter
 
 # Every plane, controls, emoji, combining marks, Turkish dotted/dotless i; no surrogates.
@@ -62,6 +63,42 @@ def test_line_splitter_matches_splitting_each_line(parts: list[str]) -> None:
     per_line = [p for line in regex.findall(r"[^\n]*\n|[^\n]+$", text)
                 for p in regex.findall(GPT2_PATTERN, line)]  # fmt: skip
     assert GPT2Splitter(lines=True).findall(text) == per_line
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    parts=st.lists(
+        st.one_of(
+            unicode_text,
+            st.sampled_from(["word ", "x\n", "  \n", " plain text ", "\n\n ", "\t  ", " é"]),
+        ),
+        max_size=40,
+    ),
+    block=st.integers(min_value=1, max_value=300),
+)
+def test_splitter_blocks_do_not_change_the_pieces(parts: list[str], block: int) -> None:
+    # A long text is split block by block, each cut at a safe point; a small block size
+    # puts many cuts into short texts.
+    text = "".join(parts) * 8
+    per_line = [p for line in regex.findall(r"[^\n]*\n|[^\n]+$", text)
+                for p in regex.findall(GPT2_PATTERN, line)]  # fmt: skip
+    with patch.object(pretokenize, "_BLOCK", block):
+        assert GPT2Splitter().findall(text) == regex.findall(GPT2_PATTERN, text)
+        assert GPT2Splitter(lines=True).findall(text) == per_line
+
+
+def test_long_mostly_ascii_text_splits_as_the_gpt2_pattern() -> None:
+    # Blocks of the real size: ASCII ones go to ``re``, the few with other characters
+    # to the mixed path; whitespace runs straddle the block size.
+    words = ["the ", "river  ", "station,\n", "\n\n", "   end. ", "\t x "]
+    plain = "".join(words[(k * 7) % len(words)] for k in range(12_000))
+    assert GPT2Splitter().findall(plain) == regex.findall(GPT2_PATTERN, plain)
+    text = plain[:30_000] + " Ünï — 中文 " + plain[30_000:61_000] + "é\u2003 " + plain[61_000:]
+    assert len(text) > 4 * pretokenize._BLOCK
+    assert GPT2Splitter().findall(text) == regex.findall(GPT2_PATTERN, text)
+    blocks = list(GPT2Splitter().blocks(text))
+    assert len(blocks) > 4
+    assert [p for b in blocks for p in b] == regex.findall(GPT2_PATTERN, text)
 
 
 def test_lone_surrogate_is_a_value_error(trained: HysoBPETokenizer) -> None:

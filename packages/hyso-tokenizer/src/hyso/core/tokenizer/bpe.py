@@ -17,7 +17,13 @@ from .bpe_model import BPEModel, BPETables, SpecialToken
 from .bpe_train import count_words, learn_merges
 from .cache import WordCache
 from .fast import choose_backend, tiktoken_blocker, tiktoken_encoder, tiktoken_installed
-from .pretokenize import GPT2_PATTERN, check_text, make_normalizer, make_splitter, surrogate_error
+from .pretokenize import (
+    GPT2_PATTERN,
+    check_text,
+    make_block_splitter,
+    make_normalizer,
+    surrogate_error,
+)
 from .roles import SpecialRoles
 from .stream import StreamDecoder
 from .tensors import as_tensors
@@ -68,7 +74,7 @@ class HysoBPETokenizer(SpecialRoles):
         self.normalize = normalize
         self.pattern = pattern
         self._normalizer = make_normalizer(normalize, self.lowercase)
-        self._split = make_splitter(pattern)
+        self._blocks = make_block_splitter(pattern)
         self._cache = WordCache(cache_size)
         if model is None:
             specials = DEFAULT_SPECIAL_TOKENS if special_tokens is None else special_tokens
@@ -87,6 +93,7 @@ class HysoBPETokenizer(SpecialRoles):
             {**self._tables.whole_pieces, **{i: (i,) for i in self._tables.special_text}}
         )
         self._cache.clear()
+        self._cache.compute = self._tables.encode_piece
         self._fast: Callable[[str], list[int]] | None = None
         self._fast_checked = self._backend == "python"
         if self._backend == "tiktoken":
@@ -231,41 +238,29 @@ class HysoBPETokenizer(SpecialRoles):
 
     # ------------------------------------------------------------ encoding
 
-    def _pieces(self, text: str, special_re: regex.Pattern[str] | None) -> list[str | int]:
-        """Pre-tokenized pieces of ``text``; an allowed special token becomes its id."""
+    def _pieces(
+        self, text: str, special_re: regex.Pattern[str] | None
+    ) -> Iterable[list[str | int]]:
+        """Pre-tokenized pieces of ``text`` in blocks; an allowed special token becomes its id."""
         norm = self._normalizer
-        split = self._split
+        blocks = self._blocks
         if special_re is None:
-            return split(norm(text) if norm is not None else text)
+            return blocks(norm(text) if norm is not None else text)  # type: ignore[return-value]
         parts = special_re.split(text)
-        pieces: list[str | int] = []
+        pieces: list[list[str | int]] = []
         ids_by_text = self._tables.special_ids
         for k, part in enumerate(parts):
             if k % 2:
-                pieces.append(ids_by_text[part])
+                pieces.append([ids_by_text[part]])
             elif part:
-                pieces.extend(split(norm(part) if norm is not None else part))
+                pieces.extend(blocks(norm(part) if norm is not None else part))
         return pieces
 
-    def _ids(self, piece_lists: list[list[str | int]]) -> list[list[int]]:
-        """Token ids of each piece list: one dict lookup per cached piece."""
-        young = self._cache.young
-        try:
-            return [list(chain.from_iterable(map(young.__getitem__, ps))) for ps in piece_lists]
-        except KeyError:
-            pass
-        # Only the pieces the young generation lacks go through the cache's slow path;
-        # one table of both then serves the gather.
-        missing = set().union(*piece_lists).difference(young)
-        cache = self._cache
-        if cache.capacity and len(missing) <= cache.room():
-            cache.resolve(missing, self._tables.encode_piece)
-            get = young.__getitem__  # no generation turns over: young now holds them all
-        else:  # young is emptied into old (and changed) while resolving: keep a copy
-            table = dict(young)
-            table.update(cache.resolve(missing, self._tables.encode_piece))
-            get = table.__getitem__
-        return [list(chain.from_iterable(map(get, ps))) for ps in piece_lists]
+    def _ids(self, texts: Iterable[Iterable[list[str | int]]]) -> list[list[int]]:
+        """Token ids of each text's piece blocks: one dict lookup per cached piece, BPE per
+        miss; a block's pieces are dropped once looked up, so their memory is reused."""
+        get = self._cache.lookup
+        return [list(chain.from_iterable(map(get, chain.from_iterable(b)))) for b in texts]
 
     def _special_re(self, allowed_special: str | Iterable[str]) -> regex.Pattern[str] | None:
         """The regex cutting out allowed special tokens and the always-matched added ones."""

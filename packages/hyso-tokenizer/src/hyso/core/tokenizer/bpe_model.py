@@ -12,7 +12,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
+from operator import lshift, or_
 from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 
@@ -28,7 +29,6 @@ __all__ = [
     "merge_heap",
 ]
 
-_SHIFT = 32
 NO_MERGE = 1 << 62
 # Pieces of more bytes than this are merged with a heap (O(n log n)); shorter ones
 # with the plain loop, which is faster there but quadratic in the piece length.
@@ -37,6 +37,7 @@ LONG_PIECE = 48
 # o200k_base 19): a bound on the tables an id in a file can make us allocate.
 MAX_UNUSED_IDS = 65_536
 _T = TypeVar("_T")
+_EIGHTS = repeat(8)  # shifts a byte into the high half of a byte pair's index
 
 
 class SpecialToken(NamedTuple):
@@ -266,10 +267,18 @@ class BPETables:
         self.id_bytes = id_bytes
         self.unused = frozenset(model.unused)
         self.bytes_to_id = {data: i for i, data in model.token_bytes.items()}
-        self.byte_id = list(model.byte_ids)  # byte value -> id
-        # (left << 32 | right) -> rank, and rank -> new id: the merge loop's tables.
-        self.ranks = {(a << _SHIFT) | b: r for r, (a, b, _) in enumerate(model.merges)}
+        self.byte_id = model.byte_ids  # byte value -> id
+        # (left << shift | right) -> rank, and rank -> new id: the merge loop's tables.
+        # The shift is as small as the ids allow: below 2**30 a key is a one-digit int.
+        self.shift = shift = max(model.vocab_size - 1, 1).bit_length()
+        self.ranks = {(a << shift) | b: r for r, (a, b, _) in enumerate(model.merges)}
         self.merge_new = [new for _, _, new in model.merges]
+        # (byte << 8 | next byte) -> rank of the two bytes' ids: a piece's first ranks.
+        get = self.ranks.get
+        ids = model.byte_ids
+        self.byte_pair_rank = [
+            get((ids[k >> 8] << shift) | ids[k & 255], NO_MERGE) for k in range(65536)
+        ]
         self.role_ids = model.role_ids()
         self.special_ids = {s.text: s.id for s in model.specials}  # text -> id, added tokens too
         self.special_text = {s.id: s.text for s in model.specials}  # id -> text
@@ -301,30 +310,31 @@ class BPETables:
 
     def merge_bytes(self, data: bytes) -> tuple[int, ...]:
         """BPE on the bytes of one piece (``ignore_merges`` not applied)."""
-        byte_id = self.byte_id
-        ids = [byte_id[b] for b in data]
-        if len(ids) < 2:
-            return tuple(ids)
+        if len(data) < 2:
+            return tuple(map(self.byte_id.__getitem__, data))
+        ids = list(map(self.byte_id.__getitem__, data))
         if len(ids) > LONG_PIECE:
             return tuple(self.merge_long(ids))
         # The plain loop: quadratic, but the fastest for the usual short pieces.
+        ranks = list(
+            map(self.byte_pair_rank.__getitem__, map(or_, map(lshift, data, _EIGHTS), data[1:]))
+        )
         get = self.ranks.get
-        ranks = [get((ids[i] << _SHIFT) | ids[i + 1], NO_MERGE) for i in range(len(ids) - 1)]
+        shift = self.shift
         new_ids = self.merge_new
         while True:
             best = min(ranks)
             if best == NO_MERGE:
                 break
             i = ranks.index(best)
-            new = new_ids[best]
-            ids[i] = new
+            new = ids[i] = new_ids[best]
             del ids[i + 1]
             del ranks[i]
-            if i > 0:
-                ranks[i - 1] = get((ids[i - 1] << _SHIFT) | new, NO_MERGE)
+            if i:
+                ranks[i - 1] = get((ids[i - 1] << shift) | new, NO_MERGE)
             if i < len(ranks):
-                ranks[i] = get((new << _SHIFT) | ids[i + 1], NO_MERGE)
-            if not ranks:
+                ranks[i] = get((new << shift) | ids[i + 1], NO_MERGE)
+            elif not i:  # one token left
                 break
         return tuple(ids)
 
@@ -332,9 +342,10 @@ class BPETables:
         """The merges of :meth:`encode_piece`'s plain loop with a heap: O(n log n)."""
         get = self.ranks.get
         new_ids = self.merge_new
+        shift = self.shift
 
         def rank(left: int, right: int) -> int:
-            return get((left << _SHIFT) | right, NO_MERGE)
+            return get((left << shift) | right, NO_MERGE)
 
         return merge_heap(ids, rank, lambda left, right, r: new_ids[r])
 

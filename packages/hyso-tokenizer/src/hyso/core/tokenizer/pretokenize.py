@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import chain
 
 import regex
 
@@ -26,6 +27,7 @@ __all__ = [
     "Normalizer",
     "PatternSplitter",
     "check_text",
+    "make_block_splitter",
     "make_normalizer",
     "make_splitter",
     "split_pattern",
@@ -54,6 +56,7 @@ ASCII_LINE_PATTERN = (
 NORMALIZATIONS = ("NFC", "NFD", "NFKC", "NFKD")
 _ASCII_SEGMENT_MIN = 256
 _MERGE_GAP = 256
+_BLOCK = 16_384
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 _COMPILED: dict[str, regex.Pattern[str]] = {}
@@ -70,7 +73,9 @@ class GPT2Splitter:
 
     Text is cut only before a space that follows a non-space character: no
     match spans such a point and no lookahead sees past it, so the pieces are
-    unchanged. Stretches around non-ASCII characters go to the ``regex`` engine.
+    unchanged. A long text is cut into blocks of about :data:`_BLOCK` characters at
+    such points; an ASCII block goes whole to ``re``, and in the others the stretches
+    around non-ASCII characters go to the ``regex`` engine.
     """
 
     def __init__(self, lines: bool = False) -> None:
@@ -79,11 +84,40 @@ class GPT2Splitter:
 
     def findall(self, text: str) -> list[str]:
         """The pieces of ``text``, as ``regex.findall`` with the pattern gives them."""
+        if len(text) <= _BLOCK:
+            return self._short(text)
+        return list(chain.from_iterable(self.blocks(text)))
+
+    def blocks(self, text: str) -> Iterator[list[str]]:
+        """The pieces of ``text`` block by block, each block about :data:`_BLOCK`
+        characters cut at a safe point (a consumer can drop a block's pieces early)."""
+        size = len(text)
+        if size <= _BLOCK:
+            yield self._short(text)
+            return
+        ascii_text = text.isascii()
+        pos = 0
+        while pos < size:
+            end = _cut_after(text, pos + _BLOCK) if pos + _BLOCK < size else size
+            if ascii_text:  # matched in place: no copy of the text
+                yield self._ascii(text, pos, end)
+            else:  # an ASCII block's slice is narrowed to one byte a character
+                block = text[pos:end]
+                yield self._ascii(block) if block.isascii() else self._mixed(block)
+            pos = end
+
+    def _short(self, text: str) -> list[str]:
         if text.isascii():
             return self._ascii(text)
         if len(text) < _ASCII_SEGMENT_MIN:
             return self._uni(text)
-        out: list[str] = []
+        return self._mixed(text)
+
+    def _mixed(self, text: str) -> list[str]:
+        """The pieces of a text with non-ASCII characters: ASCII stretches go to ``re``."""
+        # ASCII stretches are matched in place (pos, endpos: no copy of the text) and
+        # the piece lists joined once at the end.
+        parts: list[list[str]] = []
         pos = 0  # text[:pos] is done, or waits in the open window
         window = -1  # start of the open non-ASCII window, or -1
         for m in _NON_ASCII.finditer(text):
@@ -95,15 +129,15 @@ class GPT2Splitter:
                 pos = _cut_after(text, b)
                 continue
             if window >= 0:
-                out.extend(self._uni(text[window:pos]))
+                parts.append(self._uni(text[window:pos]))
             if left > pos:
-                out.extend(self._ascii(text[pos:left]))
+                parts.append(self._ascii(text, pos, left))
             window, pos = left, _cut_after(text, b)
         if window >= 0:
-            out.extend(self._uni(text[window:pos]))
+            parts.append(self._uni(text[window:pos]))
         if pos < len(text):
-            out.extend(self._ascii(text[pos:]))
-        return out
+            parts.append(self._ascii(text, pos))
+        return list(chain.from_iterable(parts))
 
 
 def _cut_before(text: str, at: int, lower: int) -> int:
@@ -141,6 +175,14 @@ def make_splitter(pattern: str, lines: bool = False) -> Callable[[str], list[str
     return PatternSplitter(pattern, lines)
 
 
+def make_block_splitter(pattern: str) -> Callable[[str], Iterator[list[str]]]:
+    """Like :func:`make_splitter`, but the pieces come block by block (GPT-2's pattern)
+    or all in one block (any other pattern)."""
+    if pattern == GPT2_PATTERN:
+        return GPT2Splitter().blocks
+    return PatternSplitter(pattern).blocks
+
+
 class PatternSplitter:
     """Pieces of a user pattern: its matches and, as pieces of their own, the text
     between them (HF ``Split`` with behavior ``Isolated``), so no text is lost.
@@ -162,6 +204,10 @@ class PatternSplitter:
         for line in _LINE.findall(text):
             out.extend(self._split(line))
         return out
+
+    def blocks(self, text: str) -> Iterator[list[str]]:
+        """The pieces of ``text`` as one block (the interface of :meth:`GPT2Splitter.blocks`)."""
+        yield self(text)
 
     def _split(self, text: str) -> list[str]:
         budget = PATTERN_BASE_SECONDS + PATTERN_SECONDS_PER_CHAR * len(text)
