@@ -177,7 +177,8 @@ class SelfAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
         y = attend(q, k, v, attn_mask, is_causal, dropout_p, self.scale)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H * hs)
-        return self.resid_dropout(self.out(y))
+        out = self.out(y)
+        return self.resid_dropout(out) if self.training else out
 
 
 class CrossAttention(nn.Module):
@@ -237,4 +238,5 @@ class CrossAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
         y = attend(q, k, v, attn_mask, False, dropout_p, self.scale)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, H * hs)
-        return self.resid_dropout(self.out(y))
+        out = self.out(y)
+        return self.resid_dropout(out) if self.training else out
