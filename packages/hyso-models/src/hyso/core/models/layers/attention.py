@@ -47,10 +47,10 @@ class KVCache:
         start, end = self.length, self.length + k.shape[2]
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions; {end} were requested")
-        self.k[:, :, start:end] = k
-        self.v[:, :, start:end] = v
+        self.k.narrow(2, start, end - start).copy_(k)
+        self.v.narrow(2, start, end - start).copy_(v)
         self.length = end
-        return self.k[:, :, :end], self.v[:, :, :end]
+        return self.k.narrow(2, 0, end), self.v.narrow(2, 0, end)
 
     def reset(self) -> None:
         """Forget every cached position and the memory (the storage is kept for reuse)."""
