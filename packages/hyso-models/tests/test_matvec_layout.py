@@ -99,3 +99,29 @@ def test_training_after_generation_works(make_model) -> None:
     loss = model(_prompt()).float().logsumexp(-1).mean()
     loss.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_a_failure_half_way_puts_back_what_was_rearranged(monkeypatch) -> None:
+    model = nn.Sequential(nn.Linear(6, 4), nn.Linear(4, 3), nn.Linear(3, 2))
+    values = [m.weight.detach().clone() for m in model]
+    real, calls = generation._restride, []
+
+    def failing(w: torch.Tensor, column_major: bool) -> None:
+        calls.append(column_major)
+        if column_major and len(calls) == 2:
+            raise MemoryError("no room for the copy")
+        real(w, column_major)
+
+    monkeypatch.setattr(generation, "_restride", failing)
+    with pytest.raises(MemoryError), matvec_layout(model):
+        pass
+    for m, v in zip(model, values, strict=True):
+        assert m.weight.is_contiguous()
+        assert torch.equal(m.weight, v)
+    assert not generation._LAYOUT_USERS
+
+
+def test_other_dtypes_keep_their_layout() -> None:
+    layer = nn.Linear(6, 4).to(torch.bfloat16)
+    with matvec_layout(layer):
+        assert layer.weight.is_contiguous()

@@ -182,11 +182,13 @@ _LAYOUT_USERS: dict[int, int] = {}
 
 
 def _owns_its_storage(w: torch.Tensor) -> bool:
-    """A plain 2-D CPU weight that fills its own storage row by row (not a view into a
-    larger buffer, as under FSDP, nor a subclass such as a DTensor)."""
+    """A plain 2-D float32 CPU weight that fills its own storage row by row (not a view
+    into a larger buffer, as under FSDP, nor a subclass such as a DTensor). Only float32
+    is rearranged: the other dtypes' CPU kernels were not measured."""
     return (
         type(w.data) is torch.Tensor
         and w.device.type == "cpu"
+        and w.dtype == torch.float32
         and w.dim() == 2
         and w.is_contiguous()
         and w.storage_offset() == 0
@@ -219,15 +221,17 @@ def matvec_layout(model: nn.Module) -> Iterator[None]:
     """
     linears = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
     weights = list({id(w): w for w in linears}.values())  # tied weights once
-    with torch.inference_mode(False), torch.no_grad(), _LAYOUT_LOCK:
-        mine = [w for w in weights if id(w) in _LAYOUT_USERS or _owns_its_storage(w)]
-        for w in mine:
-            if id(w) not in _LAYOUT_USERS:
-                _restride(w, column_major=True)
-            _LAYOUT_USERS[id(w)] = _LAYOUT_USERS.get(id(w), 0) + 1
+    mine: list[torch.Tensor] = []
     try:
+        with torch.inference_mode(False), torch.no_grad(), _LAYOUT_LOCK:
+            for w in weights:
+                if id(w) in _LAYOUT_USERS or _owns_its_storage(w):
+                    if id(w) not in _LAYOUT_USERS:
+                        _restride(w, column_major=True)
+                    _LAYOUT_USERS[id(w)] = _LAYOUT_USERS.get(id(w), 0) + 1
+                    mine.append(w)
         yield
-    finally:
+    finally:  # also after a failure half-way through the rearrangement
         with torch.inference_mode(False), torch.no_grad(), _LAYOUT_LOCK:
             for w in mine:
                 _LAYOUT_USERS[id(w)] -= 1
