@@ -25,9 +25,15 @@ variant) and step time (variants alternating in one process).
 ``--from-hf`` builds the hyso decoder from the HF Llama's own weights with
 ``load_hf`` (the converted model against the one it came from).
 
+Generation: greedy, 256 new tokens after 16, at batch 1 and batch 8 (no padding);
+every repeat is printed with both libraries' tokens/s, their ratio and the load
+average; the table row gives the median ratio of the side-by-side pairs and their
+range. ``--generation-only`` runs just these rows (with ``--compile``, also hyso
+``compile=True`` against HF's static cache compiled by ``generate``).
+
 Usage: python benchmarks/bench_models.py [--quick] [--compile] [--repeats N] [--fusions]
        [--threads N] [--families decoder,encoder,encdec] [--memory-only]
-       [--from-hf]
+       [--generation-only] [--from-hf]
 """
 
 from __future__ import annotations
@@ -73,6 +79,9 @@ def peak_rss_mb() -> float:
 
 def current_rss_mb() -> float:
     return _status_mb("VmRSS")
+
+
+Row = tuple[str, str, str, str, str]
 
 
 # -- model builders -----------------------------------------------------------------------
@@ -199,29 +208,101 @@ def train_step_fn(family: str, impl: str, model: torch.nn.Module) -> Callable[[]
     return step
 
 
-def generate_fn(family: str, impl: str, model: torch.nn.Module) -> Callable[[], int]:
-    """Greedy generation of NEW_TOKENS from a PROMPT-token prompt, batch 1, KV cache."""
-    prompt = torch.randint(2, VOCAB, (1, PROMPT), generator=torch.Generator().manual_seed(2))
+def generate_fn(
+    family: str, impl: str, model: torch.nn.Module, batch: int = 1, static: bool = False
+) -> Callable[[], torch.Tensor]:
+    """Greedy generation of NEW_TOKENS from PROMPT-token prompts (``batch`` rows, no
+    padding), KV cache; returns the ids. ``static``: HF with its static cache and its
+    forward compiled by ``generate`` (hyso is compiled with ``compile=True`` instead)."""
+    gen = torch.Generator().manual_seed(2)
+    prompt = torch.randint(2, VOCAB, (batch, PROMPT), generator=gen)
     model.eval()
-    if impl == "hyso":
+    if impl.startswith("hyso"):
+        if family == "encdec":
 
-        def run() -> int:
-            return model.generate(prompt, NEW_TOKENS).shape[1]
-    else:
-        model.generation_config.eos_token_id = None
-        model.generation_config.pad_token_id = 0
+            def run() -> torch.Tensor:
+                return model.generate(prompt, NEW_TOKENS, decoder_start_token_id=0)
+        else:
 
-        def run() -> int:
-            with torch.inference_mode():
-                return model.generate(
-                    prompt,
-                    max_new_tokens=NEW_TOKENS,
-                    min_new_tokens=NEW_TOKENS,
-                    do_sample=False,
-                    use_cache=True,
-                ).shape[1]
+            def run() -> torch.Tensor:
+                return model.generate(prompt, NEW_TOKENS)
 
-    return run
+        return run
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    extra: dict[str, Any] = {}
+    if static:
+        from transformers.generation.configuration_utils import CompileConfig
+
+        compile_config = CompileConfig(mode="default")
+        compile_config._compile_all_devices = True  # CPU too
+        extra = {"cache_implementation": "static", "compile_config": compile_config}
+
+    def run_hf() -> torch.Tensor:
+        with torch.inference_mode():
+            return model.generate(
+                prompt,
+                max_new_tokens=NEW_TOKENS,
+                min_new_tokens=NEW_TOKENS,
+                do_sample=False,
+                use_cache=True,
+                **extra,
+            )
+
+    return run_hf
+
+
+GEN_BATCHES = (1, 8)
+
+
+def load_now() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def generation_rows(
+    family: str, models: dict[str, torch.nn.Module], repeats: int, compiled: bool = False
+) -> list[Row]:
+    """Greedy generation, hyso and HF alternating in this process, at each batch of
+    GEN_BATCHES. Every repeat is printed with its tokens/s (wall and CPU time), the
+    hyso / HF ratio of that side-by-side pair and the 1-minute load average; the row
+    holds the median of the per-pair ratios and the range. ``compiled``: the models are
+    hyso ``compile=True`` and HF with a static cache compiled by ``generate``."""
+    rows: list[Row] = []
+    for batch in GEN_BATCHES:
+        fns = {
+            name: generate_fn(family, name, m, batch, static=compiled and name == "hf")
+            for name, m in models.items()
+        }
+        outs = {name: fn() for name, fn in fns.items()}  # warm-up (and compilation)
+        # The same weights only with --from-hf; otherwise the two models differ.
+        same = None
+        if family == "decoder" and os.environ.get(FROM_HF_VAR):
+            same = torch.equal(outs["hyso"], outs["hf"])
+        tag = " compiled" if compiled else ""
+        print(f"  generation{tag} batch {batch}: tokens equal to HF: {same}", flush=True)
+        wall: dict[str, list[float]] = {name: [] for name in fns}
+        ratios, cpu_ratios = [], []
+        for i in range(repeats):
+            cpu: dict[str, float] = {}
+            for name, fn in fns.items():
+                start, start_cpu = time.perf_counter(), time.process_time()
+                fn()
+                wall[name].append(batch * NEW_TOKENS / (time.perf_counter() - start))
+                cpu[name] = batch * NEW_TOKENS / (time.process_time() - start_cpu)
+            ratios.append(wall["hyso"][-1] / wall["hf"][-1])
+            cpu_ratios.append(cpu["hyso"] / cpu["hf"])
+            print(
+                f"    repeat {i}: HF {wall['hf'][-1]:,.0f} tok/s, hyso {wall['hyso'][-1]:,.0f}"
+                f" tok/s, ratio {ratios[-1]:.2f}x (CPU time {cpu_ratios[-1]:.2f}x), "
+                f"load {load_now()}",
+                flush=True,
+            )
+        ratios.sort()
+        measure = f"greedy generate tokens/s, batch {batch}{tag}"
+        cell = f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+        hf, ours = statistics.median(wall["hf"]), statistics.median(wall["hyso"])
+        rows.append((family, measure, f"{hf:,.0f}", f"{ours:,.0f}", cell))
+    return rows
 
 
 def best_of(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
@@ -329,9 +410,6 @@ def run_memory(family: str, impl: str, steps: int, threads: int) -> dict[str, fl
     return json.loads(out.strip().splitlines()[-1])
 
 
-Row = tuple[str, str, str, str, str]
-
-
 def _ratio_row(family: str, measure: str, hf: float, ours: float, fmt: str) -> Row:
     return (family, measure, format(hf, fmt), format(ours, fmt), f"{ours / hf:.2f}x")
 
@@ -380,17 +458,21 @@ def bench_family(family: str, repeats: int, compile: bool, threads: int) -> list
         )
     rows += memory_rows(family, threads)
     if family != "encoder":
-        gens = {name: generate_fn(family, name, models[name]) for name in ("hyso", "hf")}
-        gen_times = best_of(gens, max(2, repeats // 2))
-        rows.append(
-            _ratio_row(
-                family,
-                "greedy generate tokens/s",
-                NEW_TOKENS / gen_times["hf"],
-                NEW_TOKENS / gen_times["hyso"],
-                ",.0f",
-            )
-        )
+        rows += generation_rows(family, {n: models[n] for n in ("hyso", "hf")}, repeats)
+    for row in rows:
+        print("  " + " | ".join(row), flush=True)
+    return rows
+
+
+def bench_generation(family: str, repeats: int, compile: bool) -> list[Row]:
+    """Generation rows only: eager against eager, and with ``compile`` also hyso
+    ``compile=True`` against HF's static cache compiled by ``generate``."""
+    rows = generation_rows(
+        family, {"hyso": build(family, "hyso"), "hf": build(family, "hf")}, repeats
+    )
+    if compile:
+        models = {"hyso": build(family, "hyso", compile=True), "hf": build(family, "hf")}
+        rows += generation_rows(family, models, repeats, compiled=True)
     for row in rows:
         print("  " + " | ".join(row), flush=True)
     return rows
@@ -418,6 +500,11 @@ def main() -> int:
     parser.add_argument(
         "--from-hf", action="store_true", help="the hyso decoder is the HF Llama, via load_hf"
     )
+    parser.add_argument(
+        "--generation-only",
+        action="store_true",
+        help="greedy generation rows only (decoder,encdec), batches 1 and 8",
+    )
     parser.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads < 1:
@@ -434,7 +521,10 @@ def main() -> int:
     if args.fusions:
         run_fusions(repeats, args.threads)
         return 0
-    families = (args.families or ("decoder" if args.quick else "decoder,encoder,encdec")).split(",")
+    default = "decoder" if args.quick or args.generation_only else "decoder,encoder,encdec"
+    families = (args.families or default).split(",")
+    if args.generation_only and "encoder" in families:
+        parser.error("--generation-only: the encoder does not generate")
     unknown = sorted(set(families) - set(HF_CLASSES))
     if unknown:
         parser.error(f"--families: unknown {unknown}; choose from {sorted(HF_CLASSES)}")
@@ -445,7 +535,8 @@ def main() -> int:
         + (
             f"memory only, median of {args.memory_runs} subprocess pairs; "
             if args.memory_only
-            else f"generate {NEW_TOKENS} tokens from {PROMPT}, batch 1; best of {repeats}; "
+            else f"generate {NEW_TOKENS} tokens from {PROMPT}, batches {GEN_BATCHES}; "
+            f"best of {repeats}, generation: every repeat and the median ratio; "
         )
         + f"load average {load}\n",
         flush=True,
@@ -459,6 +550,8 @@ def main() -> int:
     for family in families:
         if args.memory_only:
             rows += memory_rows(family, args.threads, args.memory_runs)
+        elif args.generation_only:
+            rows += bench_generation(family, repeats, args.compile)
         else:
             rows += bench_family(family, repeats, args.compile, args.threads)
     print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -157,7 +157,8 @@ class HysoModel(nn.Module):
         embed_norm = getattr(self, "embed_norm", None)
         if embed_norm is not None:
             x = embed_norm(x)
-        x = self.emb_dropout(x)
+        if self.training:  # dropout and drop-path are the identity in eval mode
+            x = self.emb_dropout(x)
         if self._checkpointing(cache):
             for block in blocks:
                 # Non-reentrant: keeps only the block's input, recomputes the rest in

@@ -10,7 +10,9 @@ output buffer, the logits of the first position to fill and a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -25,6 +27,7 @@ __all__ = [
     "GenerationStart",
     "check_left_padded",
     "decode_loop",
+    "matvec_layout",
     "select_next_token",
 ]
 
@@ -33,6 +36,9 @@ StepFn = Callable[[torch.Tensor], torch.Tensor]
 TokenCallback = Callable[[torch.Tensor], None]
 # (output buffer (B, L), index of the first slot to fill, its logits (B, V), step function)
 GenerationStart = tuple[torch.Tensor, int, torch.Tensor, StepFn]
+# Shorter generations keep the weights as they are: rearranging them costs about as
+# much as the matrix products of a few tokens save.
+MATVEC_LAYOUT_MIN_TOKENS = 16
 
 
 class GenerationArgs:
@@ -170,6 +176,70 @@ def decode_loop(
     return out[:, :end], stacked
 
 
+_LAYOUT_LOCK = threading.Lock()
+# id(weight) -> number of generations running with that weight stored column-major.
+_LAYOUT_USERS: dict[int, int] = {}
+
+
+def _owns_its_storage(w: torch.Tensor) -> bool:
+    """A plain 2-D float32 CPU weight that fills its own storage row by row (not a view
+    into a larger buffer, as under FSDP, nor a subclass such as a DTensor). Only float32
+    is rearranged: the other dtypes' CPU kernels were not measured."""
+    return (
+        type(w.data) is torch.Tensor
+        and w.device.type == "cpu"
+        and w.dtype == torch.float32
+        and w.dim() == 2
+        and w.is_contiguous()
+        and w.storage_offset() == 0
+        and w.untyped_storage().nbytes() == w.numel() * w.element_size()
+    )
+
+
+def _restride(w: torch.Tensor, column_major: bool) -> None:
+    """Store the values of ``w (R, C)`` column by column (or back row by row) in its own
+    storage; its shape, values and data pointer stay, only its strides change."""
+    rows, cols = w.shape
+    values = w.t().contiguous() if column_major else w.contiguous()  # a copy to write back
+    storage = w.untyped_storage()
+    w.set_(storage, 0, values.shape, values.stride())
+    w.copy_(values)
+    w.set_(storage, 0, (rows, cols), (1, rows) if column_major else (cols, 1))
+
+
+@contextmanager
+def matvec_layout(model: nn.Module) -> Iterator[None]:
+    """While inside, the weights of the model's ``nn.Linear`` layers on the CPU are stored
+    column by column, in place (values, shapes and data pointers unchanged).
+
+    A decoding step multiplies each weight by a few vectors; with the weight stored as
+    ``(in, out)`` rows the product streams through memory, which on the CPU is up to
+    twice as fast as the dot products the usual ``(out, in)`` layout gives (see the
+    models section of BENCHMARKS.md). Nested and concurrent uses share one rearrangement;
+    the last one out restores the usual layout. Other code must not use the model from
+    another thread meanwhile.
+    """
+    linears = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+    weights = list({id(w): w for w in linears}.values())  # tied weights once
+    mine: list[torch.Tensor] = []
+    try:
+        with torch.inference_mode(False), torch.no_grad(), _LAYOUT_LOCK:
+            for w in weights:
+                if id(w) in _LAYOUT_USERS or _owns_its_storage(w):
+                    if id(w) not in _LAYOUT_USERS:
+                        _restride(w, column_major=True)
+                    _LAYOUT_USERS[id(w)] = _LAYOUT_USERS.get(id(w), 0) + 1
+                    mine.append(w)
+        yield
+    finally:  # also after a failure half-way through the rearrangement
+        with torch.inference_mode(False), torch.no_grad(), _LAYOUT_LOCK:
+            for w in mine:
+                _LAYOUT_USERS[id(w)] -= 1
+                if not _LAYOUT_USERS[id(w)]:
+                    del _LAYOUT_USERS[id(w)]
+                    _restride(w, column_major=False)
+
+
 class GenerationMixin:
     """``generate`` for a model whose ``_start_generation`` prepares the first step."""
 
@@ -250,9 +320,17 @@ class GenerationMixin:
         )
         was_training = self.training
         self.eval()  # type: ignore[attr-defined]
+        layout = (
+            matvec_layout(self) if max_new_tokens >= MATVEC_LAYOUT_MIN_TOKENS else nullcontext()
+        )
         try:
-            out, start, logits, step = self._start_generation(input_ids, max_new_tokens, **inputs)
-            tokens, scores = decode_loop(step, logits, out, start, args, return_logits, on_token)
+            with layout:
+                out, start, logits, step = self._start_generation(
+                    input_ids, max_new_tokens, **inputs
+                )
+                tokens, scores = decode_loop(
+                    step, logits, out, start, args, return_logits, on_token
+                )
         finally:
             self.train(was_training)  # type: ignore[attr-defined]
         return (tokens, scores) if return_logits else tokens  # type: ignore[return-value]

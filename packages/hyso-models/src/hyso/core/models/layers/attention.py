@@ -47,10 +47,10 @@ class KVCache:
         start, end = self.length, self.length + k.shape[2]
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions; {end} were requested")
-        self.k[:, :, start:end] = k
-        self.v[:, :, start:end] = v
+        self.k.narrow(2, start, end - start).copy_(k)
+        self.v.narrow(2, start, end - start).copy_(v)
         self.length = end
-        return self.k[:, :, :end], self.v[:, :, :end]
+        return self.k.narrow(2, 0, end), self.v.narrow(2, 0, end)
 
     def reset(self) -> None:
         """Forget every cached position and the memory (the storage is kept for reuse)."""
@@ -177,7 +177,8 @@ class SelfAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
         y = attend(q, k, v, attn_mask, is_causal, dropout_p, self.scale)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H * hs)
-        return self.resid_dropout(self.out(y))
+        out = self.out(y)
+        return self.resid_dropout(out) if self.training else out
 
 
 class CrossAttention(nn.Module):
@@ -237,4 +238,5 @@ class CrossAttention(nn.Module):
         dropout_p = self.dropout if self.training else 0.0
         y = attend(q, k, v, attn_mask, False, dropout_p, self.scale)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, H * hs)
-        return self.resid_dropout(self.out(y))
+        out = self.out(y)
+        return self.resid_dropout(out) if self.training else out

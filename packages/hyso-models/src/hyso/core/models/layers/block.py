@@ -81,10 +81,14 @@ class TransformerBlock(nn.Module):
     ) -> torch.Tensor:
         """``x (B, T, C) -> (B, T, C)``; ``memory (B, S, C)`` is the encoder output."""
         h = self.attn(self.attn_norm(x), attn_mask=attn_mask, is_causal=is_causal, cache=cache)
-        x = x + self.drop_path(h)
+        x = self._residual(x, h)
         if self.cross is not None:
             if memory is None:
                 raise ValueError("a cross-attention block needs the encoder memory")
             h = self.cross(self.cross_norm(x), memory, attn_mask=memory_mask, cache=cache)
-            x = x + self.drop_path(h)
-        return x + self.drop_path(self.mlp(self.mlp_norm(x)))
+            x = self._residual(x, h)
+        return self._residual(x, self.mlp(self.mlp_norm(x)))
+
+    def _residual(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``x + drop_path(h)``; drop-path is the identity in eval mode, so not called."""
+        return x + (self.drop_path(h) if self.training else h)

@@ -43,7 +43,7 @@ class SwiGLU(nn.Module):
             out = swiglu_linear(gate_up, self.down.weight, self.down.bias)
         else:
             out = self.down(swiglu(gate_up))
-        return self.dropout(out)
+        return self.dropout(out) if self.training else out
 
 
 def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
@@ -110,7 +110,8 @@ class GeluMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C) -> (B, T, C)``."""
-        return self.dropout(self.down(F.gelu(self.fc(x), approximate=self.approximate)))
+        out = self.down(F.gelu(self.fc(x), approximate=self.approximate))
+        return self.dropout(out) if self.training else out
 
 
 def build_mlp(
@@ -136,7 +137,8 @@ class ReluMLP(GeluMLP):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C) -> (B, T, C)``."""
-        return self.dropout(self.down(F.relu(self.fc(x))))
+        out = self.down(F.relu(self.fc(x)))
+        return self.dropout(out) if self.training else out
 
 
 class GeGLU(SwiGLU):
@@ -145,7 +147,8 @@ class GeGLU(SwiGLU):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, C) -> (B, T, C)``."""
         gate, up = self.gate_up(x).chunk(2, dim=-1)  # (B, T, hidden) each
-        return self.dropout(self.down(gelu_tanh(gate) * up))
+        out = self.down(gelu_tanh(gate) * up)
+        return self.dropout(out) if self.training else out
 
 
 def gelu_tanh(x: torch.Tensor) -> torch.Tensor:

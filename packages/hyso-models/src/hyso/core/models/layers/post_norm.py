@@ -40,5 +40,5 @@ class PostNormBlock(TransformerBlock):
     ) -> torch.Tensor:
         """``x (B, T, C) -> (B, T, C)``."""
         h = self.attn(x, attn_mask=attn_mask, is_causal=is_causal, cache=cache)
-        x = self.attn_norm(x + self.drop_path(h))
-        return self.mlp_norm(x + self.drop_path(self.mlp(x)))
+        x = self.attn_norm(self._residual(x, h))
+        return self.mlp_norm(self._residual(x, self.mlp(x)))

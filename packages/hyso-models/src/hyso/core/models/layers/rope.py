@@ -42,8 +42,14 @@ class RotaryEmbedding(PositionEncoding):
             inv_freq = llama3_frequencies(inv_freq, scaling)
         angles = torch.outer(torch.arange(max_seq_len, dtype=torch.float64), inv_freq)  # (L, hs/2)
         # Not persistent: rebuilt from the config, so checkpoints stay small and exact.
-        self.register_buffer("cos", angles.cos().float(), persistent=False)
-        self.register_buffer("sin", angles.sin().float(), persistent=False)
+        cos, sin = angles.cos().float(), angles.sin().float()
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+        # Whole-width tables for inference: x * cos_full + roll(x, hs/2) * sin_signed
+        # rotates both halves in four ops, with the same roundings as apply_rotary.
+        # (L, 1, hs): a step's rows are one slice, already shaped to broadcast over heads.
+        self.register_buffer("cos_full", torch.cat((cos, cos), -1)[:, None], persistent=False)
+        self.register_buffer("sin_signed", torch.cat((-sin, sin), -1)[:, None], persistent=False)
 
     @classmethod
     def from_config(cls, config: TransformerConfig) -> RotaryEmbedding:
@@ -71,6 +77,14 @@ class RotaryEmbedding(PositionEncoding):
             raise ValueError(
                 f"positions up to {offset + seq_len} exceed max_seq_len {self.max_seq_len}"
             )
+        if not (torch.is_grad_enabled() and qkv.requires_grad):
+            cos = self.cos_full.narrow(0, offset, seq_len)  # (T, 1, hs)
+            sin = self.sin_signed.narrow(0, offset, seq_len)
+            rotated = qkv.narrow(2, 0, num_rotated)  # (B, T, H+G, hs)
+            half = self.head_dim // 2
+            out = rotated * cos + rotated.roll(half, dims=-1) * sin  # roll: (x2, x1)
+            rest = qkv.narrow(2, num_rotated, qkv.shape[2] - num_rotated)
+            return out.to(qkv.dtype), rest
         cos = self.cos[offset : offset + seq_len, None, :]  # (T, 1, hs/2)
         sin = self.sin[offset : offset + seq_len, None, :]
         return rotate_qkv(qkv, num_rotated, cos, sin)
