@@ -15,9 +15,6 @@ import pytest
 
 from hyso.core.train.cli import main
 
-pytest.importorskip("numpy")
-pytest.importorskip("hyso.core.tokenizer")
-
 CONFIG = """
 model: {name: decoder_only, dim: 32, layers: 2, num_heads: 2, max_seq_len: 32, dropout: 0.0}
 training:

@@ -14,9 +14,6 @@ from hyso.core.train.commands._lm_data import prepare_data
 from hyso.core.train.data.shards import ShardedTokens
 from hyso.core.train.data.stream import expand_sources, iter_split_documents
 
-pytest.importorskip("numpy")
-pytest.importorskip("hyso.core.tokenizer")
-
 TINY = """
 model: {name: decoder_only, dim: 32, layers: 1, num_heads: 2, max_seq_len: 32, dropout: 0.0}
 training:

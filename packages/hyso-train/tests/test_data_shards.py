@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -31,8 +32,6 @@ from hyso.core.train.data.shards import (
 from hyso.core.train.data.stream import SplitDecider
 from hyso.core.train.data.windows import MaskedLMWindows, NextTokenWindows
 from hyso.core.train.distributed import DistContext, shard_loader
-
-np = pytest.importorskip("numpy")
 
 HERE = Path(__file__).resolve().parent
 
