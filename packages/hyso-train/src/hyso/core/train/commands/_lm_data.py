@@ -22,7 +22,12 @@ from hyso.core.train.data.corpus import (
     load_corpus,
     split_by_bytes,
 )
-from hyso.core.train.data.pipeline import PreparedShards, StreamedCorpus, prepare_shards
+from hyso.core.train.data.pipeline import (
+    PreparedShards,
+    StreamedCorpus,
+    load_or_train_tokenizer,
+    prepare_shards,
+)
 from hyso.core.train.data.token_cache import TokenCache, cache_key
 
 __all__ = [
@@ -160,7 +165,7 @@ def prepare_data(
     fp = corpus.digest()
     if given is None:
         tok_path = cache_dir / "tokenizers" / f"bpe-{fp[:16]}-v{vocab_size}.json"
-        tokenizer, tok_cached = _load_or_train_tokenizer(tok_mod, corpus, vocab_size, tok_path, log)
+        tokenizer, tok_cached = _trained_tokenizer(tok_mod, corpus, vocab_size, tok_path, log)
         _require_eos(tokenizer, tok_path)
     else:
         tok_path, tok_cached = given[1], True
@@ -198,6 +203,15 @@ def _require_eos(tokenizer: Any, origin: Any) -> None:
         )
 
 
+def _trained_tokenizer(
+    tok_mod: Any, corpus: Corpus, vocab_size: int, path: Path, log: Callable[[str], None]
+) -> tuple[Any, bool]:
+    """The tokenizer cached at ``path``, or one trained on ``corpus``'s training split."""
+    what = f"{sum(d.num_bytes for d in corpus.train):,} bytes"
+    texts = lambda: [d.text for d in corpus.train]  # noqa: E731
+    return load_or_train_tokenizer(tok_mod, path, vocab_size, texts, what, log)
+
+
 def _save_given_tokenizer(tokenizer: Any, folder: Path) -> Path:
     """Save ``tokenizer`` in hyso's format under a name made of its SHA-256 (what the
     run folder will hold, byte for byte); return the path."""
@@ -217,25 +231,6 @@ def _encode_docs(tokenizer: Any, docs: list[Document], eos: int) -> list[int]:
         out.extend(ids)
         out.append(eos)
     return out
-
-
-def _load_or_train_tokenizer(
-    tok_mod: Any, corpus: Corpus, vocab_size: int, path: Path, log: Callable[[str], None]
-) -> tuple[Any, bool]:
-    if path.is_file():
-        try:
-            return tok_mod.HysoBPETokenizer.load(path), True
-        except (OSError, ValueError) as exc:
-            log(f"cached tokenizer {path} unreadable ({exc}); training a new one")
-    log(
-        f"training a byte-level BPE tokenizer (vocab {vocab_size}) on "
-        f"{sum(d.num_bytes for d in corpus.train):,} bytes"
-    )
-    tokenizer = tok_mod.HysoBPETokenizer()
-    tokenizer.train([d.text for d in corpus.train], vocab_size=vocab_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(path)  # versioned JSON, written atomically
-    return tokenizer, False
 
 
 def _prepare_chat(
@@ -259,7 +254,7 @@ def _prepare_chat(
     vocab_size = int(data.get("vocab_size", DEFAULT_VOCAB_SIZE))
     if tokenizer is None:
         tok_path = cache_dir / "tokenizers" / f"bpe-{corpus.digest()[:16]}-v{vocab_size}.json"
-        tokenizer, tok_cached = _load_or_train_tokenizer(tok_mod, corpus, vocab_size, tok_path, log)
+        tokenizer, tok_cached = _trained_tokenizer(tok_mod, corpus, vocab_size, tok_path, log)
     else:
         tok_path, tok_cached = _save_given_tokenizer(tokenizer, cache_dir / "tokenizers"), True
     log(f"tokenizing {len(convs['train'])} + {len(convs['val'])} conversations")

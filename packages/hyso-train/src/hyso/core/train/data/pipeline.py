@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,11 @@ def prepare_shards(
     fp = corpus_fingerprint(files, text_key, val_fraction)
     if given is None:
         tok_path = cache_dir / "tokenizers" / f"bpe-{fp['sha256'][:16]}-v{vocab_size}.json"
-        tokenizer, tok_cached = _tokenizer(tok_mod, files, fp, vocab_size, tok_path, workers, log)
+        what = f"the training documents of {fp['bytes']:,} bytes, streamed"
+        texts = lambda: _train_texts(files, text_key, val_fraction)  # noqa: E731
+        tokenizer, tok_cached = load_or_train_tokenizer(
+            tok_mod, tok_path, vocab_size, texts, what, log, workers
+        )
     else:
         (tokenizer, tok_path), tok_cached = given, True
     tok_sha = hashlib.sha256(tok_path.read_bytes()).hexdigest()
@@ -197,28 +201,26 @@ def _train_texts(files: Sequence[Path], text_key: str, val_fraction: float) -> I
             yield doc.text
 
 
-def _tokenizer(
+def load_or_train_tokenizer(
     tok_mod: Any,
-    files: Sequence[Path],
-    fp: Mapping[str, Any],
-    vocab_size: int,
     path: Path,
-    workers: int,
+    vocab_size: int,
+    texts: Callable[[], Iterable[str]],
+    what: str,
     log: Callable[[str], None],
+    workers: int | None = None,
 ) -> tuple[Any, bool]:
-    """The cached tokenizer at ``path``, or one trained on the streamed training split."""
+    """The cached tokenizer at ``path`` (and ``True``), or one trained on ``texts()``
+    (described as ``what`` in the log), saved there (and ``False``)."""
     if path.is_file():
         try:
             return tok_mod.HysoBPETokenizer.load(path), True
         except (OSError, ValueError) as exc:
             log(f"cached tokenizer {path} unreadable ({exc}); training a new one")
-    log(
-        f"training a byte-level BPE tokenizer (vocab {vocab_size}) on the training "
-        f"documents of {fp['bytes']:,} bytes, streamed"
-    )
-    texts = _train_texts(files, str(fp["text_key"]), float(fp["val_fraction"]))
+    log(f"training a byte-level BPE tokenizer (vocab {vocab_size}) on {what}")
     tokenizer = tok_mod.HysoBPETokenizer()
-    tokenizer.train(texts, vocab_size=vocab_size, num_workers=workers)
+    workers_kw = {} if workers is None else {"num_workers": workers}
+    tokenizer.train(texts(), vocab_size=vocab_size, **workers_kw)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(path)  # versioned JSON, written atomically
     return tokenizer, False
