@@ -29,7 +29,8 @@ def _model() -> nn.Module:
     return nn.Sequential(nn.Linear(256, 512), nn.Linear(512, 256))  # ~1 MB of fp32
 
 
-def _save_forever(directory: str, blocking: bool, ready) -> None:
+def _save_forever(directory: str, mode: str, ready) -> None:
+    """Save epoch after epoch: ``blocking``, ``background`` or ``sharded`` saves."""
     torch.set_num_threads(1)
     manager = CheckpointManager(CheckpointConfig(directory, max_to_keep=2))
     latest = manager.load_latest()
@@ -40,7 +41,13 @@ def _save_forever(directory: str, blocking: bool, ready) -> None:
         with torch.no_grad():
             for p in model.parameters():
                 p.fill_(float(epoch))  # the content tells which save this is
-        manager.save(epoch, model, optimizer, step=epoch, extra={"epoch": epoch}, blocking=blocking)
+        if mode == "sharded":
+            manager.save_sharded(epoch, model, optimizer, step=epoch, extra={"epoch": epoch})
+        else:
+            blocking = mode == "blocking"
+            manager.save(
+                epoch, model, optimizer, step=epoch, extra={"epoch": epoch}, blocking=blocking
+            )
         ready.set()
         epoch += 1
 
@@ -55,7 +62,10 @@ def test_sigkill_at_random_moments_never_loses_the_latest(tmp_path: Path) -> Non
     last_epoch = -1
     for trial in range(TRIALS):
         ready = ctx.Event()
-        child = ctx.Process(target=_save_forever, args=(str(directory), trial % 2 == 0, ready))
+        child = ctx.Process(
+            target=_save_forever,
+            args=(str(directory), ("blocking", "background")[trial % 2], ready),
+        )
         child.start()
         assert ready.wait(timeout=60), "the saving process never completed a first save"
         time.sleep(rng.uniform(0.0, 0.25))  # a random moment, usually mid-save
@@ -89,22 +99,6 @@ def test_sigkill_at_random_moments_never_loses_the_latest(tmp_path: Path) -> Non
     assert last_epoch > 0
 
 
-def _save_sharded_forever(directory: str, ready) -> None:
-    torch.set_num_threads(1)
-    manager = CheckpointManager(CheckpointConfig(directory, max_to_keep=2))
-    latest = manager.load_latest()
-    epoch = 0 if latest is None else latest.epoch + 1
-    model = _model()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    while True:
-        with torch.no_grad():
-            for p in model.parameters():
-                p.fill_(float(epoch))
-        manager.save_sharded(epoch, model, optimizer, step=epoch, extra={"epoch": epoch})
-        ready.set()
-        epoch += 1
-
-
 def test_sigkill_during_sharded_saves_never_loses_the_latest(tmp_path: Path) -> None:
     """The same promise for ``save_sharded`` (torch.distributed.checkpoint folders with a
     record written last): whatever moment the writer dies, ``latest`` loads whole."""
@@ -115,7 +109,7 @@ def test_sigkill_during_sharded_saves_never_loses_the_latest(tmp_path: Path) -> 
     last_epoch = -1
     for trial in range(TRIALS // 2):
         ready = ctx.Event()
-        child = ctx.Process(target=_save_sharded_forever, args=(str(directory), ready))
+        child = ctx.Process(target=_save_forever, args=(str(directory), "sharded", ready))
         child.start()
         assert ready.wait(timeout=120), "the saving process never completed a first save"
         time.sleep(rng.uniform(0.0, 0.3))
