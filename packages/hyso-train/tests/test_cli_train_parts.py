@@ -20,9 +20,9 @@ from hyso.core.train.commands._model import (
 )
 from hyso.core.train.commands.train import (
     TrainOutcome,
+    iter_predicted_bytes,
     make_optimizer,
     make_scheduler,
-    predicted_bytes,
     print_outcome,
 )
 from hyso.core.train.data.windows import NextTokenWindows
@@ -171,7 +171,7 @@ def test_predicted_bytes_are_the_targets_text_with_eos_as_newline() -> None:
     ids = [ord("x"), 256, ord("c"), 257, ord("d"), 256, ord("e"), ord("f")]
     windows = NextTokenWindows(torch.tensor(ids), 3)  # targets: ids[1:7]; "f" is the tail
     assert windows.num_targets == 6
-    assert predicted_bytes(windows, _ByteTokenizer()) == b"abc\ndabe"
+    assert b"".join(iter_predicted_bytes(windows, _ByteTokenizer())) == b"abc\ndabe"
 
 
 def test_weights_that_diverged_are_refused_by_name(tmp_path) -> None:

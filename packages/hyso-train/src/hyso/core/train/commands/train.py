@@ -55,7 +55,6 @@ __all__ = [
     "load_cli_config",
     "make_optimizer",
     "make_scheduler",
-    "predicted_bytes",
     "register",
     "run",
     "train_from_config",
@@ -732,14 +731,10 @@ def _check_sizes(
         )
 
 
-def predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> bytes:
-    """The text that ``windows`` predict, as bytes: each target token's bytes, with the
-    end-of-document token standing for the newline that joins documents."""
-    return b"".join(iter_predicted_bytes(windows, tokenizer))
-
-
 def iter_predicted_bytes(windows: NextTokenWindows, tokenizer: Any) -> Iterator[bytes]:
-    """:func:`predicted_bytes` in pieces of 65,536 tokens (no list of every id)."""
+    """The text that ``windows`` predict, as bytes in pieces of 65,536 tokens (no list of
+    every id): each target token's bytes, with the end-of-document token standing for
+    the newline that joins documents."""
     eos = tokenizer.eos_token_id
     pieces: dict[int, bytes] = {}
     step = 1 << 16
