@@ -27,7 +27,7 @@ import torch
 
 WORKER = textwrap.dedent(
     """
-    import os, sys
+    import gc, os, sys
     import torch
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
     from hyso.core.models import HysoDecoderOnly
@@ -90,6 +90,8 @@ WORKER = textwrap.dedent(
         torch.save(model.state_dict(), os.path.join(out_dir, "final.pt"))
         with open(os.path.join(out_dir, "val_loss.txt"), "w") as f:
             f.write(repr(trainer.history[-1]["val_loss"]))
+    del trainer, model, opt  # freed while the process group still exists
+    gc.collect()
     destroy_distributed(sync=True)
     """
 )

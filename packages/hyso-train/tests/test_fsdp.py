@@ -25,7 +25,7 @@ from hyso.core.train.fsdp import block_modules, lockstep_batches
 
 WORKER = textwrap.dedent(
     """
-    import json, os, sys
+    import gc, json, os, sys
     import torch
     from torch.utils.data import DataLoader, TensorDataset
     from hyso.core.models import HysoDecoderOnly
@@ -86,6 +86,10 @@ WORKER = textwrap.dedent(
     if rank == 0:
         torch.save({k: v.detach().clone() for k, v in weights.items()},
                    os.path.join(out_dir, "final.pt"))
+    # Free FSDP's modules, hooks and any collective handles they keep while the process
+    # group still exists, rather than during interpreter shutdown after it is gone.
+    del trainer, model, opt, weights
+    gc.collect()
     destroy_distributed(sync=True)
     """
 )
@@ -214,7 +218,7 @@ def test_sharded_checkpoints_resume_and_export_to_one_folder(tmp_path) -> None:
 # share position parameters between every block and the root: FSDP must still give
 # DDP's weights. Each rank reads its own batches; 3 clipped AdamW steps.
 FAMILIES_WORKER = """
-import sys, torch, torch.distributed as dist
+import gc, sys, torch, torch.distributed as dist
 from hyso.core.models import HysoEncoderOnly, HysoEncoderDecoder
 from hyso.core.train.fsdp import shard_model, clip_grad_norm
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
@@ -248,6 +252,8 @@ for name, cls, extra in FAMILIES:
     a, b = out[(name, "ddp")], out[(name, "fsdp")]
     if rank == 0:
         print(name, max((a[k] - b[k]).abs().max().item() for k in a))
+del m, model, opt  # freed while the process group still exists
+gc.collect()
 dist.barrier()
 dist.destroy_process_group()
 """

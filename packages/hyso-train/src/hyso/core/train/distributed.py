@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import itertools
 import os
 import time
@@ -119,8 +120,11 @@ def destroy_distributed(sync: bool = False) -> None:
     With ``sync`` (a clean end), the ranks first meet at a barrier, so no rank tears
     down its connections while a peer still uses them (gloo aborts the process when
     that happens). After an error there is no barrier: a failed peer would never come.
+    Unreachable objects (a sharded model's hooks and the collective handles they keep)
+    are collected first, while the group they belong to still exists.
     """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         if sync:
             dist.barrier()
             _all_left_the_barrier()
