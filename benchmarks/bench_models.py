@@ -33,7 +33,7 @@ range. ``--generation-only`` runs just these rows (with ``--compile``, also hyso
 
 Usage: python benchmarks/bench_models.py [--quick] [--compile] [--repeats N] [--fusions]
        [--threads N] [--families decoder,encoder,encdec] [--memory-only]
-       [--generation-only] [--from-hf]
+       [--generation-only] [--from-hf] [--loss own|logits]
 """
 
 from __future__ import annotations
@@ -172,13 +172,20 @@ def build_from_hf(compile: bool) -> torch.nn.Module:
     return compiled
 
 
+LOSS_VAR = "HYSO_BENCH_LOSS"  # --loss, passed on to the memory workers
+
+
 def train_step_fn(family: str, impl: str, model: torch.nn.Module) -> Callable[[], None]:
-    """One forward + backward + AdamW step on a fixed random batch; the loss is computed
-    the same way for both implementations (token cross-entropy on returned logits)."""
+    """One forward + backward + AdamW step on a fixed random batch: mean token
+    cross-entropy over the same targets. For the decoder pair each library computes it
+    its own way by default (``model(inputs, targets=...)`` against Llama's
+    ``model(input_ids, labels=..., shift_labels=...).loss``, the same targets without a
+    shift); ``--loss logits`` (and the other families) compute it here from the returned
+    logits."""
     gen = torch.Generator().manual_seed(1)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     ids = torch.randint(2, VOCAB, (BATCH, SEQ + 1), generator=gen)
-    inputs, targets = ids[:, :-1], ids[:, 1:]
+    inputs, targets = ids[:, :-1], ids[:, 1:].contiguous()
     if family == "encdec":
         src = torch.randint(2, VOCAB, (BATCH, SEQ), generator=gen)
         if impl == "hyso":
@@ -198,9 +205,22 @@ def train_step_fn(family: str, impl: str, model: torch.nn.Module) -> Callable[[]
         def logits() -> torch.Tensor:
             return model(input_ids=inputs).logits
 
-    def step() -> None:
+    def loss_fn() -> torch.Tensor:
         out = logits()
-        loss = F.cross_entropy(out.reshape(-1, VOCAB), targets.reshape(-1))
+        return F.cross_entropy(out.reshape(-1, VOCAB), targets.reshape(-1))
+
+    if family == "decoder" and os.environ.get(LOSS_VAR, "own") == "own":
+        if impl == "hyso":
+
+            def loss_fn() -> torch.Tensor:
+                return model(inputs, targets=targets)
+        else:
+
+            def loss_fn() -> torch.Tensor:
+                return model(input_ids=inputs, labels=targets, shift_labels=targets).loss
+
+    def step() -> None:
+        loss = loss_fn()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -505,12 +525,20 @@ def main() -> int:
         action="store_true",
         help="greedy generation rows only (decoder,encdec), batches 1 and 8",
     )
+    parser.add_argument(
+        "--loss",
+        choices=("own", "logits"),
+        default="own",
+        help="decoder training loss: each library's own (default) or cross-entropy on logits",
+    )
     parser.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.from_hf:
         os.environ[FROM_HF_VAR] = "1"
+    if not args.memory_worker:  # a worker inherits the variable from its parent
+        os.environ[LOSS_VAR] = args.loss
     if args.memory_worker:
         family, impl, steps = args.memory_worker
         print(json.dumps(memory_worker(family, impl, int(steps), args.threads)))

@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .base import HysoModel
 from .cache import Cache
 from .config import DecoderOnlyConfig
 from .generation import GenerationMixin, GenerationStart, check_left_padded
+from .layers.linear_cross_entropy import IGNORE_INDEX, linear_cross_entropy
 from .masks import causal_attention
 from .registry import register_family
 
@@ -27,6 +29,8 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
 
     config_class = DecoderOnlyConfig
     is_encoder_decoder = False
+    accepts_targets = True
+    """``forward(input_ids, targets=...)`` returns the training loss itself."""
     config: DecoderOnlyConfig
 
     def __init__(self, config: DecoderOnlyConfig | None = None, **kwargs: Any) -> None:
@@ -40,14 +44,23 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         attention_mask: torch.Tensor | None = None,
         cache: Cache | None = None,
         last_only: bool = False,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits ``(B, T, V)``; position ``t`` sees tokens ``0 .. t`` that are not padding.
 
         With ``cache`` (from :meth:`new_cache`), ``input_ids`` continue the cached
         positions and see them too; ``last_only`` gives the last position's logits
         only, ``(B, 1, V)``.
+
+        With ``targets (B, T)`` (the next token of each position, ``-100`` where none is
+        counted) it returns their mean cross-entropy instead of the logits, computed
+        from the final hidden states chunk by chunk
+        (:func:`~hyso.core.models.layers.linear_cross_entropy`): the whole ``(B, T, V)``
+        logits are never held, in forward or backward.
         """
         self._check_ids(input_ids, "input_ids")
+        if targets is not None:
+            self._check_targets(targets, input_ids, cache, last_only)
         mask = self._check_mask(attention_mask, input_ids, "attention_mask")
         T, offset = input_ids.shape[1], 0
         if cache is not None:
@@ -58,8 +71,9 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         # left-padded row reads as it would unpadded); only absolute encodings use them.
         positions = None if mask is None else (mask.long().cumsum(-1) - 1).clamp(min=0)[:, -T:]
         body = self._body_fn("_body", cache)
-        args = (input_ids, attn_mask, is_causal, cache, last_only, positions)
-        return self._guard_ids({"input_ids": input_ids}, body, *args)
+        args = (input_ids, attn_mask, is_causal, cache, last_only, positions, targets is not None)
+        out = self._guard_ids({"input_ids": input_ids}, body, *args)
+        return out if targets is None else self._head_loss(out, targets)
 
     def _body(
         self,
@@ -69,8 +83,10 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         cache: Cache | None = None,
         last_only: bool = False,
         positions: torch.Tensor | None = None,
+        hidden_only: bool = False,
     ) -> torch.Tensor:
-        """The network itself, on checked inputs (what ``compile=True`` compiles)."""
+        """The network itself, on checked inputs (what ``compile=True`` compiles);
+        ``hidden_only``: the final hidden states ``(B, T, C)``, before the head."""
         x = self._run_blocks(
             input_ids,
             self.blocks,
@@ -81,7 +97,30 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         )
         if last_only:
             x = x[:, -1:]  # (B, 1, C)
-        return self.lm_head(self.norm(x))  # (B, T, V)
+        x = self.norm(x)
+        return x if hidden_only else self.lm_head(x)  # (B, T, V)
+
+    def _check_targets(
+        self, targets: Any, input_ids: torch.Tensor, cache: Cache | None, last_only: bool
+    ) -> None:
+        if cache is not None or last_only:
+            raise ValueError("targets= computes a training loss: pass no cache and no last_only")
+        if not isinstance(targets, torch.Tensor) or targets.shape != input_ids.shape:
+            got = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets)
+            raise ValueError(
+                f"targets must be a tensor of the shape of input_ids {tuple(input_ids.shape)}, "
+                f"got {got}"
+            )
+
+    def _head_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of the head's logits on ``hidden (B, T, C)``; a head other
+        than a plain bias-free linear layer (an adapter on it, say) goes the plain way."""
+        head = self.lm_head
+        if type(head) is nn.Linear and head.bias is None:
+            return linear_cross_entropy(hidden, head.weight, targets)
+        logits = head(hidden)  # (B, T, V)
+        flat = logits.reshape(-1, logits.shape[-1])  # (B*T, V)
+        return F.cross_entropy(flat.float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
     def _cached_blocks(self) -> nn.ModuleList:
         return self.blocks

@@ -36,7 +36,15 @@ LossFn = Callable[[nn.Module, Any], Any]
 
 
 def default_loss(model: nn.Module, batch: Any, *, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy of ``model`` on ``batch`` (mean over counted tokens, or their sum)."""
+    """Cross-entropy of ``model`` on ``batch`` (mean over counted tokens, or their sum).
+
+    A model with ``accepts_targets`` (hyso's decoder-only model) computes the mean itself
+    from ``model(input_ids, targets=...)``, without holding the whole logits.
+    """
+    if reduction == "mean" and getattr(_unwrap(model), "accepts_targets", False):
+        own = _own_loss(model, batch)
+        if own is not None:
+            return own
     logits, targets = forward_for_loss(model, batch)
     return token_cross_entropy(logits, targets, reduction=reduction)
 
@@ -44,19 +52,36 @@ def default_loss(model: nn.Module, batch: Any, *, reduction: str = "mean") -> to
 def default_loss_for(model: nn.Module) -> LossFn:
     """``default_loss`` specialised once for ``model``: a plain ``(inputs, targets)`` batch
     of a model that is not encoder-decoder skips the layout checks (the hot path)."""
-    if getattr(_unwrap(model), "is_encoder_decoder", False):
+    inner = _unwrap(model)
+    if getattr(inner, "is_encoder_decoder", False):
         return default_loss
     tensor = torch.Tensor
+    own = bool(getattr(inner, "accepts_targets", False))
 
     def loss(model: nn.Module, batch: Any) -> torch.Tensor:
         kind = type(batch)
         if (kind is tuple or kind is list) and len(batch) == 2:
+            if own:
+                return model(batch[0], targets=batch[1])
             out = model(batch[0])
             logits = out if type(out) is tensor else extract_logits(out)
             return token_cross_entropy(logits, batch[1])
         return default_loss(model, batch)
 
     return loss
+
+
+def _own_loss(model: nn.Module, batch: Any) -> torch.Tensor | None:
+    """``model(input_ids, targets=...)`` for the batch layouts of a decoder-only model
+    (``(inputs, targets)``, or a dict with ``input_ids`` and ``labels``); else ``None``."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return model(batch[0], targets=batch[1])
+    if isinstance(batch, Mapping) and "input_ids" in batch and "labels" in batch:
+        if "src_ids" in batch:
+            return None
+        mask = batch.get("attention_mask")
+        return model(batch["input_ids"], attention_mask=mask, targets=batch["labels"])
+    return None
 
 
 def forward_for_loss(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:

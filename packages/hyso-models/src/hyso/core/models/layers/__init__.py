@@ -5,6 +5,7 @@ from .attention import CrossAttention, KVCache, SelfAttention, attend
 from .block import TransformerBlock
 from .drop_path import DropPath, drop_path_rates
 from .learned import LearnedPositions
+from .linear_cross_entropy import linear_cross_entropy
 from .mlp import GELU_APPROXIMATIONS, GeluMLP, SwiGLU, build_mlp
 from .norms import LayerNorm, RMSNorm, build_norm
 from .position import NoPositionEncoding, PositionEncoding
@@ -39,4 +40,5 @@ __all__ = [
     "build_norm",
     "build_position_encoding",
     "drop_path_rates",
+    "linear_cross_entropy",
 ]
