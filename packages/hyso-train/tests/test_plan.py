@@ -23,6 +23,7 @@ WORKER = textwrap.dedent(
     """
     import json, sys, torch
     from hyso.core.models import build_model
+    from hyso.core.train.loss import default_loss_for
 
     def status(key):
         for line in open("/proc/self/status"):
@@ -35,9 +36,10 @@ WORKER = textwrap.dedent(
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids = torch.randint(0, vocab, (batch, seq + 1))
 
+    loss = default_loss_for(model)  # the trainer's loss
+
     def step():
-        logits = model(ids[:, :-1])
-        torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten()).backward()
+        loss(model, (ids[:, :-1], ids[:, 1:])).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 

@@ -10,11 +10,13 @@ a 7B model costs seconds and no memory. What it counts:
   fake model's forward and loss with a saved-tensor hook (each storage once), with and
   without activation checkpointing; under checkpointing one block's activations come
   back while it is recomputed;
-* transient buffers: the gradients of the logits and of their log-softmax (two
-  micro-batch logits), DDP's gradient buckets (a second copy of the gradients; more
-  than one GPU), and under FSDP the gathered parameters of the root (embeddings, head)
-  and of two blocks (the one running and the one prefetched) with one block's
-  unsharded gradients.
+* transient buffers: the logits the loss holds at once and their log-softmax (for a
+  decoder-only model, which computes its loss chunk by chunk in forward, one chunk's,
+  counted only where they exceed the gradients and recomputed block that exist in
+  backward instead; otherwise the micro-batch's), DDP's gradient buckets (a second
+  copy of the gradients; more than one GPU), and under FSDP the gathered parameters
+  of the root (embeddings, head) and of two blocks (the one running and the one
+  prefetched) with one block's unsharded gradients.
 
 With one GPU the trainer wraps nothing, so every strategy is the plain model. The
 attention counted is the kernel torch picks on CPU (flash attention: no ``T x T``
@@ -48,6 +50,10 @@ class ModelCounts:
     activations: int
     activations_checkpointed: int
     logits: int
+    """Bytes of the logits the loss holds at once (a chunk's, or the micro-batch's)."""
+    loss_in_forward: bool = False
+    """The loss's buffers come and go in forward (a decoder-only model's chunked loss),
+    before any gradient or recomputed block exists."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,15 @@ def count_model(
             counts = _count(model, vocab_size, batch_size, seq_len)
     finally:
         torch.set_default_dtype(default)
+    rows = batch_size * seq_len
+    if getattr(model, "accepts_targets", False):  # the loss runs the head chunk by chunk
+        from hyso.core.models.layers.linear_cross_entropy import default_chunk_rows
+
+        rows = min(rows, default_chunk_rows(rows, (vocab_size, model.config.dim)))
     return dataclasses.replace(
-        counts, logits=batch_size * seq_len * vocab_size * torch.finfo(dtype).bits // 8
+        counts,
+        logits=rows * vocab_size * torch.finfo(dtype).bits // 8,
+        loss_in_forward=bool(getattr(model, "accepts_targets", False)),
     )
 
 
@@ -126,7 +139,8 @@ def _count(model: torch.nn.Module, vocab_size: int, batch_size: int, seq_len: in
 
 
 def _saved_bytes(model: torch.nn.Module, vocab: int, batch: int, seq_len: int) -> int:
-    """Bytes of the storages autograd keeps from one forward and loss (each once)."""
+    """Bytes of the storages autograd keeps from one forward and the trainer's default
+    loss (each once)."""
     seen: set[int] = set()
     total = 0
 
@@ -138,10 +152,11 @@ def _saved_bytes(model: torch.nn.Module, vocab: int, batch: int, seq_len: int) -
             total += storage.nbytes()
         return t
 
+    from hyso.core.train.loss import default_loss_for
+
     ids = torch.randint(0, vocab, (batch, seq_len + 1))
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        logits = model(ids[:, :-1])  # (B, T, V)
-        torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+        default_loss_for(model)(model, (ids[:, :-1], ids[:, 1:]))  # the trainer's loss
     return total
 
 
@@ -159,6 +174,9 @@ def plan_memory(counts: ModelCounts, gpus: int, *, overhead: int = 0) -> list[Me
         sharded = strategy != "ddp" and gpus > 1
         share = gpus if sharded else 1
         transient = logits_grads
+        if c.loss_in_forward:  # only what the forward peak holds beyond the backward's
+            recomputed = block_acts if strategy == "fsdp+ac" else 0
+            transient = max(0, logits_grads - (-(-p // share)) - recomputed)
         if strategy == "ddp" and gpus > 1:
             transient += p  # DDP's gradient buckets
         if sharded:

@@ -19,7 +19,7 @@ import math
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-__all__ = ["IGNORE_INDEX", "linear_cross_entropy"]
+__all__ = ["IGNORE_INDEX", "default_chunk_rows", "linear_cross_entropy"]
 
 IGNORE_INDEX = -100
 
@@ -59,7 +59,7 @@ def linear_cross_entropy(
     x = hidden.reshape(-1, hidden.shape[-1])  # (N, C)
     t = targets.reshape(-1).long()  # (N,)
     _check_targets(t, weight.shape[0])
-    rows = chunk_rows or _default_chunk_rows(x.shape[0], weight.shape)
+    rows = chunk_rows or default_chunk_rows(x.shape[0], weight.shape)
     device = x.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
@@ -75,9 +75,9 @@ def linear_cross_entropy(
 _MIN_CHUNK_LOGITS = 1 << 22  # below this many logits a chunk's kernels cost more than they do
 
 
-def _default_chunk_rows(n: int, weight_shape: torch.Size) -> int:
-    """About ``V / C`` chunks (each chunk's logits near the size of the hidden states),
-    but no chunk under ``_MIN_CHUNK_LOGITS`` logits."""
+def default_chunk_rows(n: int, weight_shape: tuple[int, int]) -> int:
+    """Rows per chunk for ``n`` rows and a ``(V, C)`` weight: about ``V / C`` chunks
+    (each chunk's logits near the size of the hidden states), but none under 4M logits."""
     vocab, dim = weight_shape
     chunks = max(1, math.ceil(vocab / dim))
     return max(math.ceil(n / chunks), math.ceil(_MIN_CHUNK_LOGITS / vocab), 1)
@@ -85,8 +85,9 @@ def _default_chunk_rows(n: int, weight_shape: torch.Size) -> int:
 
 def _check_targets(t: torch.Tensor, vocab: int) -> None:
     """Targets outside ``[0, vocab)`` other than ``-100``: a ``ValueError`` with the id.
-    Checked on the CPU only, where it costs no device synchronisation."""
-    if t.device.type != "cpu" or t.numel() == 0:
+    Checked for plain CPU tensors only: elsewhere reading them would synchronise with
+    the device, and a fake tensor (shapes only) has no values."""
+    if type(t) is not torch.Tensor or t.device.type != "cpu" or t.numel() == 0:
         return
     counted = t[t != IGNORE_INDEX]
     if counted.numel() == 0:
