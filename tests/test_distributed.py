@@ -27,8 +27,9 @@ import torch
 
 WORKER = textwrap.dedent(
     """
-    import gc, os, sys
+    import faulthandler, gc, os, sys
     import torch
+    faulthandler.enable(all_threads=True)  # a crash shows where every thread was
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
     from hyso.core.models import HysoDecoderOnly
     from hyso.core.storage import CheckpointConfig, CheckpointManager, RunPaths, set_global_seed
@@ -119,7 +120,7 @@ def _single(script: Path, out: Path, batch: int, resume: str = "none") -> None:
         text=True,
         timeout=240,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-8000:]
 
 
 def _ddp(script: Path, out: Path, fail_rank: int = -1, resume: str = "none"):
@@ -162,7 +163,7 @@ def test_two_processes_match_one_process_and_write_one_run_folder(tmp_path, scri
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     _single(script, single, batch=8)
     proc = _ddp(script, ddp)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-8000:]
     _assert_same_weights(single, ddp)
     runs = list((ddp / "runs").iterdir())
     assert len(runs) == 1  # rank 0 chose the id, rank 1 wrote nothing of its own
@@ -179,7 +180,7 @@ def test_two_processes_match_one_process_and_write_one_run_folder(tmp_path, scri
 def test_ddp_checkpoint_resumes_in_one_process(tmp_path, script) -> None:
     ddp = tmp_path / "ddp"
     proc = _ddp(script, ddp, resume="first")  # one epoch under DDP
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-8000:]
     _single(script, ddp, batch=8, resume="resume")  # second epoch in one process
     full = tmp_path / "full"
     _single(script, full, batch=8)
@@ -190,7 +191,7 @@ def test_single_process_checkpoint_resumes_under_ddp(tmp_path, script) -> None:
     out = tmp_path / "mixed"
     _single(script, out, batch=8, resume="first")  # first epoch in one process
     proc = _ddp(script, out, resume="resume")  # second epoch on two processes
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-8000:]
     full = tmp_path / "full"
     _single(script, full, batch=8)
     _assert_same_weights(full, out)

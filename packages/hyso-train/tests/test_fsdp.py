@@ -25,8 +25,9 @@ from hyso.core.train.fsdp import block_modules, lockstep_batches
 
 WORKER = textwrap.dedent(
     """
-    import gc, json, os, sys
+    import faulthandler, gc, json, os, sys
     import torch
+    faulthandler.enable(all_threads=True)  # a crash shows where every thread was
     from torch.utils.data import DataLoader, TensorDataset
     from hyso.core.models import HysoDecoderOnly
     from hyso.core.storage import CheckpointConfig, CheckpointManager, set_global_seed
@@ -95,6 +96,13 @@ WORKER = textwrap.dedent(
 )
 
 
+def _said(proc: subprocess.CompletedProcess) -> str:
+    """A failed launch's stderr: the workers' own output first (a faulthandler dump
+    says where a crashed rank was), then the launcher's summary at its end."""
+    err = proc.stderr
+    return err if len(err) <= 6000 else f"{err[:4000]}\n[...]\n{err[-2000:]}"
+
+
 def _launch(
     tmp: Path,
     strategy: str,
@@ -122,9 +130,9 @@ def _launch(
 @pytest.mark.timeout(600)
 def test_fsdp_equals_ddp_and_each_rank_holds_half(tmp_path) -> None:
     ddp, ddp_out = _launch(tmp_path, "ddp")
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert ddp.returncode == 0, _said(ddp)
     fsdp, fsdp_out = _launch(tmp_path, "fsdp")
-    assert fsdp.returncode == 0, fsdp.stderr[-3000:]
+    assert fsdp.returncode == 0, _said(fsdp)
     a = torch.load(ddp_out / "final.pt", weights_only=True)
     b = torch.load(fsdp_out / "final.pt", weights_only=True)
     assert a.keys() == b.keys()
@@ -145,7 +153,7 @@ def test_lora_adapters_under_fsdp_equal_ddp_and_the_base_stays_frozen(tmp_path) 
     runs = {}
     for strategy in ("ddp", "fsdp"):
         proc, out = _launch(tmp_path, strategy, extra="lora", ckpt_dir=tmp_path / strategy / "c")
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.returncode == 0, _said(proc)
         runs[strategy] = torch.load(out / "final.pt", weights_only=True)
     a, b = runs["ddp"], runs["fsdp"]
     assert a.keys() == b.keys()
@@ -170,9 +178,9 @@ def test_a_failing_rank_fails_the_fsdp_launch(tmp_path) -> None:
 @pytest.mark.timeout(300)
 def test_bf16_mixed_precision_keeps_fp32_shards_and_stays_near_fp32(tmp_path) -> None:
     fp32, fp32_out = _launch(tmp_path, "fsdp")
-    assert fp32.returncode == 0, fp32.stderr[-3000:]
+    assert fp32.returncode == 0, _said(fp32)
     bf16, bf16_out = _launch(tmp_path, "fsdp", extra="bf16")
-    assert bf16.returncode == 0, bf16.stderr[-3000:]
+    assert bf16.returncode == 0, _said(bf16)
     ranks = [json.loads((out / "rank0.json").read_text()) for out in (fp32_out, bf16_out)]
     assert [r["param_dtype"] for r in ranks] == ["torch.float32"] * 2
     assert abs(ranks[0]["val_loss"] - ranks[1]["val_loss"]) < 2e-2
@@ -186,14 +194,14 @@ def test_bf16_mixed_precision_keeps_fp32_shards_and_stays_near_fp32(tmp_path) ->
 def test_sharded_checkpoints_resume_and_export_to_one_folder(tmp_path) -> None:
     ckpts = tmp_path / "ckpts"
     first, _ = _launch(tmp_path, "fsdp", extra="ckpt", ckpt_dir=ckpts)
-    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.returncode == 0, _said(first)
     names = sorted(n for n in os.listdir(ckpts) if n.endswith(".dcp"))
     assert names[-1].endswith("-e0-s20.dcp") and (ckpts / f"{names[-1]}.json").is_file()
     assert len(list((ckpts / names[-1]).glob("*.distcp"))) == 2  # one shard a rank
     resumed, resumed_out = _launch(tmp_path, "fsdp", extra="resume", ckpt_dir=ckpts, epochs=2)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.returncode == 0, _said(resumed)
     whole, whole_out = _launch(tmp_path, "fsdp", epochs=2)
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert whole.returncode == 0, _said(whole)
     final = torch.load(whole_out / "final.pt", weights_only=True)
     again = torch.load(resumed_out / "final.pt", weights_only=True)
     for key in final:  # an interrupted run continues to the same weights
@@ -218,7 +226,8 @@ def test_sharded_checkpoints_resume_and_export_to_one_folder(tmp_path) -> None:
 # share position parameters between every block and the root: FSDP must still give
 # DDP's weights. Each rank reads its own batches; 3 clipped AdamW steps.
 FAMILIES_WORKER = """
-import gc, sys, torch, torch.distributed as dist
+import faulthandler, gc, sys, torch, torch.distributed as dist
+faulthandler.enable(all_threads=True)
 from hyso.core.models import HysoEncoderOnly, HysoEncoderDecoder
 from hyso.core.train.fsdp import shard_model, clip_grad_norm
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
@@ -271,7 +280,7 @@ def test_encoder_families_with_shared_positions_equal_ddp(tmp_path) -> None:
         text=True,
         timeout=240,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, _said(proc)
     diffs = dict(line.split() for line in proc.stdout.splitlines() if line.startswith("enc"))
     assert set(diffs) == {"enc", "encdec"}
     assert all(float(d) < 1e-6 for d in diffs.values()), diffs
