@@ -110,6 +110,9 @@ def test_decoder_targets_give_the_loss_of_its_logits(tie: bool) -> None:
     logits = model(ids, attention_mask=mask)
     ref = F.cross_entropy(logits.reshape(-1, 97), targets.reshape(-1))
     torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-6)
+    summed = model(ids, attention_mask=mask, targets=targets, reduction="sum")
+    want = F.cross_entropy(logits.reshape(-1, 97), targets.reshape(-1), reduction="sum")
+    torch.testing.assert_close(summed, want, rtol=1e-6, atol=1e-5)
     for a, b in zip(torch.autograd.grad(ours, params), torch.autograd.grad(ref, params)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
@@ -144,3 +147,5 @@ def test_decoder_targets_refuse_cached_or_mismatched_calls() -> None:
         model(ids, targets=ids, last_only=True)
     with pytest.raises(ValueError, match="no cache and no last_only"):
         model(ids, targets=ids, cache=model.new_cache(2, 8))
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum', got 'none'"):
+        model(ids, targets=ids, reduction="none")

@@ -7,7 +7,12 @@ import torch
 from torch import nn
 
 from hyso.core.models import HysoDecoderOnly
-from hyso.core.train.loss import default_loss, default_loss_for, token_cross_entropy
+from hyso.core.train.loss import (
+    default_loss,
+    default_loss_for,
+    loss_sum_and_count,
+    token_cross_entropy,
+)
 
 
 class _LogitsOnly(nn.Module):
@@ -78,3 +83,22 @@ def test_the_trainer_loss_of_a_decoder_keeps_no_whole_logits() -> None:
     assert _largest_saved(lambda: default_loss(model, (ids, ids))) < whole
     # a model without targets= keeps them: the checks above can fail
     assert _largest_saved(lambda: default_loss(_LogitsOnly(model), (ids, ids))) >= whole
+
+
+def test_validation_sums_equal_the_logits_sums_even_with_nothing_counted() -> None:
+    torch.manual_seed(0)
+    model = HysoDecoderOnly(vocab_size=53, dim=32, num_layers=2, num_heads=2, max_seq_len=12)
+    plain = _LogitsOnly(model)
+    ids = torch.randint(0, 53, (3, 12))
+    labels = torch.randint(0, 53, (3, 12))
+    labels[0, 4:] = -100
+    nothing = torch.full_like(labels, -100)
+    for targets in (labels, nothing):
+        for batch in ((ids, targets), {"input_ids": ids, "labels": targets}):
+            with torch.no_grad():
+                total, count = loss_sum_and_count(model, batch)
+                ref_total, ref_count = loss_sum_and_count(plain, batch)
+            assert count.dtype == torch.float64 and count == ref_count
+            assert count == (targets != -100).sum()
+            torch.testing.assert_close(total, ref_total, rtol=1e-6, atol=1e-5)
+    assert loss_sum_and_count(model, (ids, nothing))[0] == 0

@@ -45,6 +45,7 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         cache: Cache | None = None,
         last_only: bool = False,
         targets: torch.Tensor | None = None,
+        reduction: str = "mean",
     ) -> torch.Tensor:
         """Logits ``(B, T, V)``; position ``t`` sees tokens ``0 .. t`` that are not padding.
 
@@ -53,7 +54,8 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         only, ``(B, 1, V)``.
 
         With ``targets (B, T)`` (the next token of each position, ``-100`` where none is
-        counted) it returns their mean cross-entropy instead of the logits, computed
+        counted) it returns their cross-entropy instead of the logits (``reduction``:
+        ``"mean"`` over the counted targets, or ``"sum"``), computed
         from the final hidden states chunk by chunk
         (:func:`~hyso.core.models.layers.linear_cross_entropy`): the whole ``(B, T, V)``
         logits are never held, in forward or backward.
@@ -73,7 +75,7 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         body = self._body_fn("_body", cache)
         args = (input_ids, attn_mask, is_causal, cache, last_only, positions, targets is not None)
         out = self._guard_ids({"input_ids": input_ids}, body, *args)
-        return out if targets is None else self._head_loss(out, targets)
+        return out if targets is None else self._head_loss(out, targets, reduction)
 
     def _body(
         self,
@@ -112,15 +114,21 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
                 f"got {got}"
             )
 
-    def _head_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy of the head's logits on ``hidden (B, T, C)``; a head other
-        than a plain bias-free linear layer (an adapter on it, say) goes the plain way."""
+    def _head_loss(
+        self, hidden: torch.Tensor, targets: torch.Tensor, reduction: str
+    ) -> torch.Tensor:
+        """Cross-entropy of the head's logits on ``hidden (B, T, C)``; a head other than
+        a plain bias-free linear layer (an adapter on it, say) goes the plain way."""
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         head = self.lm_head
         if type(head) is nn.Linear and head.bias is None:
-            return linear_cross_entropy(hidden, head.weight, targets)
+            return linear_cross_entropy(hidden, head.weight, targets, reduction=reduction)
         logits = head(hidden)  # (B, T, V)
-        flat = logits.reshape(-1, logits.shape[-1])  # (B*T, V)
-        return F.cross_entropy(flat.float(), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+        flat = logits.reshape(-1, logits.shape[-1]).float()  # (B*T, V)
+        return F.cross_entropy(
+            flat, targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction=reduction
+        )
 
     def _cached_blocks(self) -> nn.ModuleList:
         return self.blocks

@@ -27,6 +27,7 @@ __all__ = [
     "default_loss",
     "default_loss_for",
     "extract_logits",
+    "loss_sum_and_count",
     "move_to_device",
     "token_cross_entropy",
 ]
@@ -41,10 +42,10 @@ def default_loss(model: nn.Module, batch: Any, *, reduction: str = "mean") -> to
     A model with ``accepts_targets`` (hyso's decoder-only model) computes the mean itself
     from ``model(input_ids, targets=...)``, without holding the whole logits.
     """
-    if reduction == "mean" and getattr(_unwrap(model), "accepts_targets", False):
-        own = _own_loss(model, batch)
+    if getattr(_unwrap(model), "accepts_targets", False):
+        own = _own_loss(model, batch, reduction)
         if own is not None:
-            return own
+            return own[0]
     logits, targets = forward_for_loss(model, batch)
     return token_cross_entropy(logits, targets, reduction=reduction)
 
@@ -71,16 +72,33 @@ def default_loss_for(model: nn.Module) -> LossFn:
     return loss
 
 
-def _own_loss(model: nn.Module, batch: Any) -> torch.Tensor | None:
-    """``model(input_ids, targets=...)`` for the batch layouts of a decoder-only model
-    (``(inputs, targets)``, or a dict with ``input_ids`` and ``labels``); else ``None``."""
+def loss_sum_and_count(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed token cross-entropy of ``model`` on ``batch`` and the number of counted
+    targets (float64, no device sync): what validation adds up."""
+    if getattr(_unwrap(model), "accepts_targets", False):
+        own = _own_loss(model, batch, "sum")
+        if own is not None:
+            loss, targets = own
+            return loss, (targets != IGNORE_INDEX).sum().double()
+    logits, targets = forward_for_loss(model, batch)
+    loss = token_cross_entropy(logits, targets, reduction="sum")
+    return loss, (targets != IGNORE_INDEX).sum().double()
+
+
+def _own_loss(
+    model: nn.Module, batch: Any, reduction: str = "mean"
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(model(input_ids, targets=...), targets)`` for the batch layouts of a
+    decoder-only model (``(inputs, targets)``, or a dict with ``input_ids`` and
+    ``labels``); else ``None``."""
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
-        return model(batch[0], targets=batch[1])
+        return model(batch[0], targets=batch[1], reduction=reduction), batch[1]
     if isinstance(batch, Mapping) and "input_ids" in batch and "labels" in batch:
         if "src_ids" in batch:
             return None
-        mask = batch.get("attention_mask")
-        return model(batch["input_ids"], attention_mask=mask, targets=batch["labels"])
+        mask, labels = batch.get("attention_mask"), batch["labels"]
+        loss = model(batch["input_ids"], attention_mask=mask, targets=labels, reduction=reduction)
+        return loss, labels
     return None
 
 
