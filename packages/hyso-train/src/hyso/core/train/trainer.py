@@ -36,13 +36,11 @@ from hyso.core.train.fsdp import (
     wrap_fsdp,
 )
 from hyso.core.train.loss import (
-    IGNORE_INDEX,
     LossFn,
     count_tokens,
     default_loss_for,
-    forward_for_loss,
+    loss_sum_and_count,
     move_to_device,
-    token_cross_entropy,
 )
 from hyso.core.train.loss_tracker import LossTracker
 from hyso.core.train.metrics import CSVMetricsLogger
@@ -483,9 +481,7 @@ class Trainer:
 
     def _eval_loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Any]:
         if self.loss_fn is None:
-            logits, targets = forward_for_loss(model, batch)
-            loss_sum = token_cross_entropy(logits, targets, reduction="sum")
-            return loss_sum, (targets != IGNORE_INDEX).sum().double()
+            return loss_sum_and_count(model, batch)
         out = self.loss_fn(model, batch)
         if isinstance(out, torch.Tensor):
             n = count_tokens(batch) or 1
