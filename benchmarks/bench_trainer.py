@@ -190,7 +190,7 @@ def _measure(args: argparse.Namespace, has_lightning: bool) -> None:
         print(
             f"| {name} | {low * 1e6:.1f} | {(low - base) * 1e6:+.1f} | "
             f"{(low / base - 1) * 100:+.1f} % | {(m / med - 1) * 100:+.1f} % | "
-            f"{min(whole[name]) * 1e6:.1f} ({(min(whole[name]) / base_whole - 1) * 100:+.0f} %) |"
+            f"{min(whole[name]) * 1e6:.1f} ({(min(whole[name]) / base_whole - 1) * 100:+.1f} %) |"
         )
     print(
         f"us/step: the 10th percentile over all {CHUNK}-step chunks of all rounds (the "

@@ -125,7 +125,8 @@ class CSVMetricsLogger(Callback):
         """Write one row of ``cells`` (in ``COLUMNS`` order) with a single ``os.write``."""
         if self._fd is None:
             self.open()
-        line = ",".join([_fmt(v) for v in cells]) + "\n"
+        # None is an empty cell; str of a float is its shortest round-trip repr
+        line = ",".join(["" if v is None else str(v) for v in cells]) + "\n"
         os.write(self._fd, line.encode())  # type: ignore[arg-type]
         self.rows += 1
         if self._listeners:
@@ -219,14 +220,6 @@ def _cell(path: Path, line: int, col: str, cell: str) -> Any:
         return float(cell)
     except ValueError:
         raise MetricsFileError(f"{path}: line {line}: {col} {cell!r} is not a number") from None
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else str(value)
-    return str(value)
 
 
 def _ppl(loss: float | None) -> float | None:
