@@ -103,6 +103,22 @@ def test_callback_list_calls_only_overriding_callbacks() -> None:
     assert calls == ["epoch"]
 
 
+def test_hook_functions_stay_current_when_callbacks_are_appended() -> None:
+    class StepEnd(Callback):
+        def on_step_end(self, trainer, metrics):
+            pass
+
+    cbs = CallbackList([Callback()])
+    fns = cbs.functions("on_step_end")
+    assert fns == []
+    first, second = StepEnd(), StepEnd()
+    cbs.append(first)
+    cbs.append(Callback())
+    cbs.append(second)
+    assert fns == [first.on_step_end, second.on_step_end]  # the same list, updated
+    assert cbs.functions("on_epoch_start") == []
+
+
 def test_callback_list_rejects_non_callbacks() -> None:
     with pytest.raises(TypeError, match="Callback"):
         CallbackList([object()])  # type: ignore[list-item]

@@ -98,3 +98,23 @@ def test_trainer_writes_train_and_val_rows(tmp_path) -> None:
         assert r["epoch"] == 0 and r["loss"] > 0 and r["lr"] == 0.1
         assert math.isclose(r["ppl"], math.exp(r["loss"]), rel_tol=1e-9)
     assert rows[3]["loss"] == t.history[-1]["val_loss"]
+
+
+def test_train_rows_equal_write_row_and_reach_listeners(tmp_path) -> None:
+    class At:
+        global_step, epoch = 40, 2
+
+    metrics = {"loss": 2.5, "lr": 1e-3, "tokens_per_s": 1234.5, "grad_norm": None}
+    metrics["elapsed_s"] = 0.25
+    fast, slow = CSVMetricsLogger(tmp_path / "a.csv"), CSVMetricsLogger(tmp_path / "b.csv")
+    seen: list[dict] = []
+    fast.add_listener(seen.append)
+    fast.on_step_end(At(), metrics)
+    fast.on_step_end(At(), {})  # not a logging step: no row
+    slow.write_row(split="train", step=40, epoch=2, ppl=math.exp(2.5), **metrics)
+    fast.close()
+    slow.close()
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert fast.rows == slow.rows == 1
+    assert seen == read_metrics(tmp_path / "a.csv")
+    assert list(seen[0]) == list(COLUMNS)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 import torch
 from train_helpers import TinyLM, loader, token_data
 
-from hyso.core.train import EarlyStopping, LRMonitor, ProgressBar, Trainer
+from hyso.core.train import Callback, EarlyStopping, LRMonitor, ProgressBar, Trainer
 
 
 def _trainer(callbacks, lr=0.1, **kw):
@@ -72,3 +73,40 @@ def test_progress_bar_shows_steps_and_loss() -> None:
     text = out.getvalue()
     assert "8/8" in text and "loss=" in text and "tok_s=" in text
     assert bar.bar is None  # closed at the end
+
+
+class _LastLogged(Callback):
+    def __init__(self) -> None:
+        self.metrics: dict = {}
+
+    def on_step_end(self, trainer, metrics):
+        if "loss" in metrics:
+            self.metrics = dict(metrics)
+
+
+def test_progress_bar_redraws_every_step_without_an_interval() -> None:
+    out = io.StringIO()
+    t = _trainer([ProgressBar(file=out, mininterval=0)], log_every=1)
+    t.fit(loader(token_data(n=32)), epochs=2)
+    text = out.getvalue()
+    assert all(f" {k}/8 " in text for k in range(9))
+
+
+def test_progress_bar_within_its_interval_ends_showing_the_final_step_and_loss() -> None:
+    out = io.StringIO()
+    bar, last = ProgressBar(file=out, mininterval=3600), _LastLogged()
+    t = _trainer([bar, last], log_every=3)
+    t.fit(loader(token_data(n=32)), epochs=2)  # 8 steps; the last logging step is 6
+    text = out.getvalue()
+    assert " 0/8 " in text and " 8/8 " in text  # drawn at the start and at the end only
+    assert not any(f" {k}/8 " in text for k in range(1, 8))
+    shown = set(re.findall(r"loss=[^,]*, lr=[^,]*,", text))  # the final draw and close
+    assert shown == {f"loss={last.metrics['loss']:.4f}, lr=0.1,"}
+    assert bar.bar is None
+
+
+def test_progress_bar_update_every_and_interval_are_checked() -> None:
+    with pytest.raises(ValueError, match="update_every"):
+        ProgressBar(update_every=0)
+    with pytest.raises(ValueError, match="mininterval must be a number >= 0, got -1"):
+        ProgressBar(mininterval=-1)

@@ -42,6 +42,30 @@ def test_loss_tracker_names_the_step_of_a_non_finite_loss() -> None:
     assert (err.value.step, err.value.epoch, err.value.loss) == (8, 2, math.inf)
 
 
+def test_loss_tracker_sums_cpu_losses_exactly_rounded() -> None:
+    # 2**24 + 1 + 1 is not a float32; summed one by one in float32 it would lose both
+    # ones; the fold keeps them (an exactly rounded float64 sum of the float32 values)
+    t = LossTracker()
+    for value in (2.0**24, 1.0, 1.0, 0.1):
+        t.pending.append(torch.tensor(value, dtype=torch.float32))
+    t.fold(DistContext(), step=1, epoch=0)
+    expected = math.fsum([2.0**24, 1.0, 1.0, float(torch.tensor(0.1, dtype=torch.float32))])
+    assert t.window_sum == expected == 2.0**24 + 2 + float(torch.tensor(0.1))
+    assert (t.window_count, t.epoch_count) == (4, 4)
+
+
+def test_loss_tracker_opposite_infinities_are_a_non_finite_loss() -> None:
+    t = LossTracker()
+    t.pending.append(torch.tensor(math.inf))
+    t.mark_step(3)
+    t.pending.append(torch.tensor(-math.inf))
+    t.mark_step(4)
+    with pytest.raises(NonFiniteLossError) as err:
+        t.fold(DistContext(), step=4, epoch=1)
+    assert (err.value.step, err.value.epoch, err.value.loss) == (3, 1, math.inf)
+    assert t.window_count == 0  # nothing folded
+
+
 def _trainer(**kw) -> Trainer:
     torch.manual_seed(0)
     model = TinyLM()

@@ -70,18 +70,22 @@ class LossTracker:
         self.epoch_tokens += tokens
         if not pending:
             return
-        losses = torch.stack(pending)  # (n,)
         count = len(pending)
         if dist.is_distributed:
+            losses = torch.stack(pending)  # (n,)
             total = torch.stack(
                 [losses.double().sum(), losses.new_tensor(count, dtype=torch.float64)]
             )
             loss_sum, count_f = (float(x) for x in dist.all_reduce_sum(total).tolist())
             count = int(count_f)
+        elif pending[0].device.type == "cpu":
+            # Reading a CPU scalar costs no sync, and a few reads cost less than the
+            # stack and reduction kernels: the exactly rounded float64 sum of the values.
+            loss_sum = _exact_sum([loss.item() for loss in pending])
         else:
-            loss_sum = float(losses.sum(dtype=torch.float64))
+            loss_sum = float(torch.stack(pending).sum(dtype=torch.float64))  # one sync
         if not math.isfinite(loss_sum):
-            raise self._non_finite(losses, step, epoch)
+            raise self._non_finite(torch.stack(pending), step, epoch)
         self.window_sum += loss_sum
         self.window_count += count
         self.epoch_sum += loss_sum
@@ -119,3 +123,11 @@ class LossTracker:
         self.epoch_sum, self.epoch_count, self.epoch_tokens = state["epoch_sums"]
         self.reset_window()
         self.window_sum, self.window_count, self.window_tokens = state["window"]
+
+
+def _exact_sum(values: list[float]) -> float:
+    """``math.fsum`` of ``values``; NaN where it refuses (``inf`` plus ``-inf``)."""
+    try:
+        return math.fsum(values)
+    except (ValueError, OverflowError):
+        return math.nan

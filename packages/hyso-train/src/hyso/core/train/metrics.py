@@ -56,16 +56,19 @@ class CSVMetricsLogger(Callback):
 
     def on_step_end(self, trainer: Trainer, metrics: Mapping[str, Any]) -> None:
         if "loss" in metrics:
-            self.write_row(
-                step=trainer.global_step,
-                epoch=trainer.epoch,
-                split="train",
-                loss=metrics.get("loss"),
-                ppl=_ppl(metrics.get("loss")),
-                lr=metrics.get("lr"),
-                tokens_per_s=metrics.get("tokens_per_s"),
-                grad_norm=metrics.get("grad_norm"),
-                elapsed_s=metrics.get("elapsed_s"),
+            loss = metrics["loss"]
+            self._append(
+                (
+                    trainer.global_step,
+                    trainer.epoch,
+                    "train",
+                    loss,
+                    _ppl(loss),
+                    metrics.get("lr"),
+                    metrics.get("tokens_per_s"),
+                    metrics.get("grad_norm"),
+                    metrics.get("elapsed_s"),
+                )
             )
 
     def on_validation_end(self, trainer: Trainer, metrics: Mapping[str, Any]) -> None:
@@ -113,16 +116,21 @@ class CSVMetricsLogger(Callback):
 
     def write_row(self, **values: Any) -> None:
         """Append one row; unknown columns are an error, missing ones are left empty."""
-        if self._fd is None:
-            self.open()
         extra = set(values) - set(COLUMNS)
         if extra:
             raise ValueError(f"unknown metrics column(s) {sorted(extra)}; columns: {COLUMNS}")
-        line = ",".join(_fmt(values.get(c)) for c in COLUMNS) + "\n"
+        self._append(tuple(values.get(c) for c in COLUMNS))
+
+    def _append(self, cells: tuple[Any, ...]) -> None:
+        """Write one row of ``cells`` (in ``COLUMNS`` order) with a single ``os.write``."""
+        if self._fd is None:
+            self.open()
+        # None is an empty cell; str of a float is its shortest round-trip repr
+        line = ",".join(["" if v is None else str(v) for v in cells]) + "\n"
         os.write(self._fd, line.encode())  # type: ignore[arg-type]
         self.rows += 1
         if self._listeners:
-            row = {c: values.get(c) for c in COLUMNS}
+            row = dict(zip(COLUMNS, cells, strict=True))
             for listener in self._listeners:
                 listener(row)
 
@@ -212,14 +220,6 @@ def _cell(path: Path, line: int, col: str, cell: str) -> Any:
         return float(cell)
     except ValueError:
         raise MetricsFileError(f"{path}: line {line}: {col} {cell!r} is not a number") from None
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else str(value)
-    return str(value)
 
 
 def _ppl(loss: float | None) -> float | None:

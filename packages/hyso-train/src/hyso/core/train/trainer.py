@@ -116,7 +116,7 @@ class Trainer:
             checkpoint_manager = _default_checkpoint_manager(run_paths)
         self.checkpoint_manager = checkpoint_manager
         self.callbacks = CallbackList(self._assemble_callbacks(callbacks or ()))
-        self._has_step_end = self.callbacks.has_hook("on_step_end")
+        self._step_end = self.callbacks.functions("on_step_end")
         self._autocast = autocast_factory(s.precision, self.device)
         self._scaler = make_grad_scaler(s.precision, self.device)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
@@ -167,7 +167,7 @@ class Trainer:
         self._val_loader = val_loader
         self.status = "running"
         self.should_stop = False
-        self._has_step_end = self.callbacks.has_hook("on_step_end")
+        self._step_end = self.callbacks.functions("on_step_end")
         self._t_start = time.perf_counter()
         error: BaseException | None = None
         try:
@@ -237,7 +237,7 @@ class Trainer:
             if micro == 0:
                 if step_start is not None:
                     step_start(self)
-                if n_batches is not None:
+                if accum > 1 and n_batches is not None:
                     group = min(accum, n_batches - b)
             if move:
                 batch = move_to_device(batch, device, non_blocking=True)
@@ -441,8 +441,8 @@ class Trainer:
                 metrics = self._window_metrics(grad_norm)
             if eval_due:
                 metrics = {**metrics, **self.validate(self._val_loader)}  # type: ignore[arg-type]
-        if self._has_step_end:
-            self.callbacks.on_step_end(self, metrics)
+        for fn in self._step_end:  # the callbacks overriding on_step_end, in order
+            fn(self, metrics)
 
     def _group_finite(self, group: int) -> bool:
         losses = self.losses.pending[-group:]
