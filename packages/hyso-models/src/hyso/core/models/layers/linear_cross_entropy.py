@@ -143,6 +143,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             acc = _reduced(dtype)
             grad_w = torch.zeros(w.shape, dtype=acc, device=w.device) if want_w else None
             total = torch.zeros((), dtype=acc, device=x.device)
+            # On the CPU reading the targets is free: skip the row masks when all count.
+            masked = t.device.type != "cpu" or bool((t == IGNORE_INDEX).any())
             for s in range(0, xs.shape[0], rows):
                 xc, tc = xs[s : s + rows], t[s : s + rows]
                 log_probs, valid, loss = _chunk_log_probs(xc, w, tc)
@@ -153,15 +155,20 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad = log_probs.exp_()  # (n, V), the softmax, in place
                 grad.scatter_add_(1, tc.clamp(min=0).unsqueeze(1), grad.new_full((len(tc), 1), -1))
                 grad = grad.to(dtype)
-                keep = valid.unsqueeze(1).to(dtype)  # (n, 1)
+                keep = valid.unsqueeze(1).to(dtype) if masked else None  # (n, 1)
                 if grad_x is not None:
-                    torch.mul(grad @ w, keep, out=grad_x[s : s + rows])
+                    out = grad_x[s : s + rows]
+                    torch.matmul(grad, w, out=out)
+                    if keep is not None:
+                        out.mul_(keep)
                 if grad_w is None:
                     continue
+                if keep is not None:
+                    xc = xc * keep
                 if dtype == acc:
-                    grad_w.addmm_(grad.T, xc * keep)  # (V, C)
+                    grad_w.addmm_(grad.T, xc)  # (V, C)
                 else:  # summed in float32 across chunks
-                    grad_w += (grad.T @ (xc * keep)).to(acc)
+                    grad_w += (grad.T @ xc).to(acc)
         ctx.save_for_backward(
             grad_x if grad_x is None else grad_x.to(x.dtype),
             grad_w if grad_w is None else grad_w.to(weight.dtype),
