@@ -83,11 +83,16 @@ def default_chunk_rows(n: int, weight_shape: tuple[int, int]) -> int:
     return max(math.ceil(n / chunks), math.ceil(_MIN_CHUNK_LOGITS / vocab), 1)
 
 
+def _plain_cpu(t: torch.Tensor) -> bool:
+    """Values that can be read without a device sync: not a fake (shape-only) tensor."""
+    return type(t) is torch.Tensor and t.device.type == "cpu"
+
+
 def _check_targets(t: torch.Tensor, vocab: int) -> None:
     """Targets outside ``[0, vocab)`` other than ``-100``: a ``ValueError`` with the id.
     Checked for plain CPU tensors only: elsewhere reading them would synchronise with
     the device, and a fake tensor (shapes only) has no values."""
-    if type(t) is not torch.Tensor or t.device.type != "cpu" or t.numel() == 0:
+    if not _plain_cpu(t) or t.numel() == 0:
         return
     counted = t[t != IGNORE_INDEX]
     if counted.numel() == 0:
@@ -143,8 +148,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             acc = _reduced(dtype)
             grad_w = torch.zeros(w.shape, dtype=acc, device=w.device) if want_w else None
             total = torch.zeros((), dtype=acc, device=x.device)
-            # On the CPU reading the targets is free: skip the row masks when all count.
-            masked = t.device.type != "cpu" or bool((t == IGNORE_INDEX).any())
+            # Reading plain CPU targets is free: skip the row masks when all of them count.
+            masked = not _plain_cpu(t) or bool((t == IGNORE_INDEX).any())
             for s in range(0, xs.shape[0], rows):
                 xc, tc = xs[s : s + rows], t[s : s + rows]
                 log_probs, valid, loss = _chunk_log_probs(xc, w, tc)
