@@ -12,6 +12,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -25,8 +26,6 @@ from hyso.core.train.data.compression import (
 )
 from hyso.core.train.data.token_cache import TokenCache, cache_key
 from hyso.core.train.data.windows import IGNORE_INDEX, MaskedLMWindows, NextTokenWindows
-
-np = pytest.importorskip("numpy")
 
 
 def _splits(n: int = 500, vocab: int = 1000) -> dict[str, list[int]]:
