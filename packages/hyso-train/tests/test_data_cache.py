@@ -131,15 +131,22 @@ def test_gzip_bits_per_byte_matches_gzip_and_orders_texts() -> None:
         gzip_bits_per_byte("")
 
 
-@given(
-    st.binary(min_size=1, max_size=3000) | st.text(min_size=1, max_size=1500),
-    st.lists(st.integers(min_value=0, max_value=3000), max_size=8),
-)
+TEXTS = st.binary(min_size=1, max_size=3000) | st.text(min_size=1, max_size=1500)
+CUTS = st.lists(st.integers(min_value=0, max_value=3000), max_size=8)
+
+
+def _cut(data: bytes | str, cuts: list[int]) -> list[bytes] | list[str]:
+    """``data`` split at ``cuts`` (each taken modulo ``len(data) + 1``) into non-empty
+    pieces of its own type."""
+    bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@given(TEXTS, CUTS)
 def test_streamed_gzip_equals_one_shot_for_any_cut(data: bytes | str, cuts: list[int]) -> None:
     """Compressing piece by piece gives the one-shot ``gzip -9`` size to the byte."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    bounds = sorted({0, len(raw), *(c % (len(raw) + 1) for c in cuts)})
-    chunks = [raw[a:b] for a, b in itertools.pairwise(bounds)]
+    chunks = _cut(raw, cuts)
     assert gzip_stream_bits_per_byte(chunks) == (gzip_bits_per_byte(raw), len(raw))
 
 
@@ -163,16 +170,11 @@ def _one_shot_bits(raw: bytes) -> tuple[float, float, float]:
 
 
 @settings(max_examples=20, deadline=None)  # each xz -9e stream sets up a 64 MiB dictionary
-@given(
-    st.binary(min_size=1, max_size=3000) | st.text(min_size=1, max_size=1500),
-    st.lists(st.integers(min_value=0, max_value=3000), max_size=8),
-)
+@given(TEXTS, CUTS)
 def test_streamed_references_equal_one_shot_for_any_cut(data: bytes | str, cuts: list[int]) -> None:
     """gzip, xz and bzip2 fed piece by piece give the one-shot sizes to the byte."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]  # str chunks for a str
-    got = compressors_stream_bits_per_byte(chunks)
+    got = compressors_stream_bits_per_byte(_cut(data, cuts))  # str pieces for a str
     assert (got.gzip, got.xz, got.bzip2) == _one_shot_bits(raw)
     assert got.num_bytes == len(raw)
 

@@ -26,14 +26,19 @@ class _LogitsOnly(nn.Module):
         return self.inner(ids, attention_mask=attention_mask)
 
 
+def _decoder() -> tuple[HysoDecoderOnly, _LogitsOnly]:
+    """A seeded decoder and the same network behind a logits-only forward."""
+    torch.manual_seed(0)
+    model = HysoDecoderOnly(vocab_size=53, dim=32, num_layers=2, num_heads=2, max_seq_len=12)
+    return model, _LogitsOnly(model)
+
+
 def _grads(loss: torch.Tensor, model: nn.Module) -> list[torch.Tensor]:
     return list(torch.autograd.grad(loss, list(model.parameters())))
 
 
 def test_decoder_losses_equal_the_logits_loss_for_tuples_and_dicts() -> None:
-    torch.manual_seed(0)
-    model = HysoDecoderOnly(vocab_size=53, dim=32, num_layers=2, num_heads=2, max_seq_len=12)
-    plain = _LogitsOnly(model)
+    model, plain = _decoder()
     ids = torch.randint(0, 53, (4, 12))
     labels = torch.randint(0, 53, (4, 12))
     labels[:, :3] = -100  # a prompt that does not count
@@ -86,9 +91,7 @@ def test_the_trainer_loss_of_a_decoder_keeps_no_whole_logits() -> None:
 
 
 def test_validation_sums_equal_the_logits_sums_even_with_nothing_counted() -> None:
-    torch.manual_seed(0)
-    model = HysoDecoderOnly(vocab_size=53, dim=32, num_layers=2, num_heads=2, max_seq_len=12)
-    plain = _LogitsOnly(model)
+    model, plain = _decoder()
     ids = torch.randint(0, 53, (3, 12))
     labels = torch.randint(0, 53, (3, 12))
     labels[0, 4:] = -100
