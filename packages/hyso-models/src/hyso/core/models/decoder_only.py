@@ -62,7 +62,7 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         """
         self._check_ids(input_ids, "input_ids")
         if targets is not None:
-            self._check_targets(targets, input_ids, cache, last_only)
+            self._check_targets(targets, reduction, input_ids, cache, last_only)
         mask = self._check_mask(attention_mask, input_ids, "attention_mask")
         T, offset = input_ids.shape[1], 0
         if cache is not None:
@@ -103,10 +103,18 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
         return x if hidden_only else self.lm_head(x)  # (B, T, V)
 
     def _check_targets(
-        self, targets: Any, input_ids: torch.Tensor, cache: Cache | None, last_only: bool
+        self,
+        targets: Any,
+        reduction: str,
+        input_ids: torch.Tensor,
+        cache: Cache | None,
+        last_only: bool,
     ) -> None:
+        """Before the network runs: a loss call with a bad ``targets`` or ``reduction``."""
         if cache is not None or last_only:
             raise ValueError("targets= computes a training loss: pass no cache and no last_only")
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         if not isinstance(targets, torch.Tensor) or targets.shape != input_ids.shape:
             got = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets)
             raise ValueError(
@@ -119,8 +127,6 @@ class HysoDecoderOnly(GenerationMixin, HysoModel):
     ) -> torch.Tensor:
         """Cross-entropy of the head's logits on ``hidden (B, T, C)``; a head other than
         a plain bias-free linear layer (an adapter on it, say) goes the plain way."""
-        if reduction not in ("mean", "sum"):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         head = self.lm_head
         if type(head) is nn.Linear and head.bias is None:
             return linear_cross_entropy(hidden, head.weight, targets, reduction=reduction)

@@ -105,14 +105,13 @@ def count_model(
     finally:
         torch.set_default_dtype(default)
     rows = batch_size * seq_len
-    if getattr(model, "accepts_targets", False):  # the loss runs the head chunk by chunk
+    chunked = bool(getattr(model, "accepts_targets", False))  # the head runs chunk by chunk
+    if chunked:
         from hyso.core.models.layers.linear_cross_entropy import default_chunk_rows
 
         rows = min(rows, default_chunk_rows(rows, (vocab_size, model.config.dim)))
     return dataclasses.replace(
-        counts,
-        logits=rows * vocab_size * torch.finfo(dtype).bits // 8,
-        loss_in_forward=bool(getattr(model, "accepts_targets", False)),
+        counts, logits=rows * vocab_size * torch.finfo(dtype).bits // 8, loss_in_forward=chunked
     )
 
 

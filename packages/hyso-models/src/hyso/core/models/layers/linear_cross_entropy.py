@@ -58,18 +58,21 @@ def linear_cross_entropy(
         raise ValueError(f"targets must hold integer ids, got dtype {targets.dtype}")
     x = hidden.reshape(-1, hidden.shape[-1])  # (N, C)
     t = targets.reshape(-1).long()  # (N,)
-    _check_targets(t, weight.shape[0])
+    counted = t != IGNORE_INDEX  # (N,)
+    _check_targets(t, counted, weight.shape[0])
     rows = chunk_rows or default_chunk_rows(x.shape[0], weight.shape)
     device = x.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-        total = _LinearCrossEntropy.apply(x, weight, t, rows, dtype)
+        # Reading plain CPU targets is free: skip the row masks when all of them count.
+        masked = not _plain_cpu(t) or not bool(counted.all())
+        total = _LinearCrossEntropy.apply(x, weight, t, counted, rows, dtype, masked)
     else:
         with torch.autocast(device, enabled=False):
-            total = _chunked_loss(x.to(dtype), weight.to(dtype), t, rows)
+            total = _chunked_loss(x.to(dtype), weight.to(dtype), t, counted, rows)
     if reduction == "sum":
         return total
-    return total / (t != IGNORE_INDEX).sum()
+    return total / counted.sum()
 
 
 _MIN_CHUNK_LOGITS = 1 << 22  # below this many logits a chunk's kernels cost more than they do
@@ -88,16 +91,17 @@ def _plain_cpu(t: torch.Tensor) -> bool:
     return type(t) is torch.Tensor and t.device.type == "cpu"
 
 
-def _check_targets(t: torch.Tensor, vocab: int) -> None:
-    """Targets outside ``[0, vocab)`` other than ``-100``: a ``ValueError`` with the id.
-    Checked for plain CPU tensors only: elsewhere reading them would synchronise with
-    the device, and a fake tensor (shapes only) has no values."""
-    if not _plain_cpu(t) or t.numel() == 0:
+def _check_targets(t: torch.Tensor, counted: torch.Tensor, vocab: int) -> None:
+    """Counted targets (``counted``: not ``-100``) outside ``[0, vocab)``: a
+    ``ValueError`` with the id. Checked for plain CPU tensors only: elsewhere reading
+    them would synchronise with the device, and a fake tensor (shapes only) has no
+    values."""
+    if not _plain_cpu(t):
         return
-    counted = t[t != IGNORE_INDEX]
-    if counted.numel() == 0:
+    ids = t[counted]
+    if ids.numel() == 0:
         return
-    low, high = (int(v) for v in torch.aminmax(counted))
+    low, high = (int(v) for v in torch.aminmax(ids))
     if low < 0 or high >= vocab:
         bad = low if low < 0 else high
         raise ValueError(f"targets: id {bad} is out of range [0, {vocab}) (and not -100)")
@@ -109,23 +113,23 @@ def _reduced(dtype: torch.dtype) -> torch.dtype:
 
 
 def _chunk_log_probs(
-    x: torch.Tensor, weight: torch.Tensor, t: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One chunk's log-probabilities ``(n, V)`` (at least float32), the rows whose
-    target counts ``(n,)`` and the per-row loss ``(n,)`` (zero where ignored)."""
+    x: torch.Tensor, weight: torch.Tensor, t: torch.Tensor, counted: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One chunk's log-probabilities ``(n, V)`` (at least float32) and its per-row loss
+    ``(n,)`` (zero where the target is not ``counted``)."""
     logits = x @ weight.T  # (n, V)
     log_probs = torch.log_softmax(logits.to(_reduced(logits.dtype)), dim=-1)
-    valid = t != IGNORE_INDEX
     picked = log_probs.gather(1, t.clamp(min=0).unsqueeze(1)).squeeze(1)  # (n,)
-    return log_probs, valid, torch.where(valid, -picked, 0.0)
+    return log_probs, torch.where(counted, -picked, 0.0)
 
 
 def _chunked_loss(
-    x: torch.Tensor, weight: torch.Tensor, t: torch.Tensor, rows: int
+    x: torch.Tensor, weight: torch.Tensor, t: torch.Tensor, counted: torch.Tensor, rows: int
 ) -> torch.Tensor:
     total = torch.zeros((), dtype=_reduced(x.dtype), device=x.device)
     for s in range(0, x.shape[0], rows):
-        total += _chunk_log_probs(x[s : s + rows], weight, t[s : s + rows])[2].sum()
+        part = slice(s, s + rows)
+        total += _chunk_log_probs(x[part], weight, t[part], counted[part])[1].sum()
     return total
 
 
@@ -138,8 +142,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         x: torch.Tensor,
         weight: torch.Tensor,
         t: torch.Tensor,
+        counted: torch.Tensor,
         rows: int,
         dtype: torch.dtype,
+        masked: bool,
     ) -> torch.Tensor:
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]  # type: ignore[attr-defined]
         with torch.autocast(x.device.type, enabled=False):
@@ -148,11 +154,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             acc = _reduced(dtype)
             grad_w = torch.zeros(w.shape, dtype=acc, device=w.device) if want_w else None
             total = torch.zeros((), dtype=acc, device=x.device)
-            # Reading plain CPU targets is free: skip the row masks when all of them count.
-            masked = not _plain_cpu(t) or bool((t == IGNORE_INDEX).any())
             for s in range(0, xs.shape[0], rows):
-                xc, tc = xs[s : s + rows], t[s : s + rows]
-                log_probs, valid, loss = _chunk_log_probs(xc, w, tc)
+                xc, tc, valid = xs[s : s + rows], t[s : s + rows], counted[s : s + rows]
+                log_probs, loss = _chunk_log_probs(xc, w, tc, valid)
                 total += loss.sum()
                 # d(loss)/d(logits) = softmax - one_hot(target) on counted rows. Ignored
                 # rows are zeroed on the narrow side: in x's gradient and in the x that
@@ -187,6 +191,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return (
             None if grad_x is None else grad_x * grad_out.to(grad_x.dtype),
             None if grad_w is None else grad_w * grad_out.to(grad_w.dtype),
+            None,
+            None,
             None,
             None,
             None,
